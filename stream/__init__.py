@@ -1,0 +1,3 @@
+"""The streaming worker: Faust app, Redis cache, Triton client, publishing, metrics and health.
+
+Knows nothing of training."""

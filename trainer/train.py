@@ -1,0 +1,235 @@
+"""Fine-tune an encoder + linear head for multi-label tagging.
+
+BCE-with-logits (optionally focal, optionally with capped positive weights for rare tags), AdamW
+with weight decay and a higher learning rate for the head, linear warmup and decay, dropout,
+gradient clipping, length-sorted dynamic-padding batches, early stopping on validation micro-F1,
+per-tag thresholds tuned on validation, and an optional LoRA adapter (merged before saving).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from tagstream.artifact import TagVocabulary, Thresholds
+from trainer.batching import iter_padded, length_sorted_batches, tokenize
+from trainer.model import TaggerModel, load_tokenizer, resolve_base_model
+from trainer.predict import predict_proba
+from trainer.thresholds import best_global_threshold, tune_thresholds
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    base_model: str | None = None
+    epochs: int = 8
+    batch_size: int = 32
+    max_length: int = 64
+    lr: float = 8e-5
+    head_lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    dropout: float = 0.1
+    grad_clip: float = 1.0
+    patience: int = 2
+    freeze_layers: str = "0"
+    loss: str = "bce"  # bce | focal
+    focal_gamma: float = 2.0
+    pos_weight_cap: float = 0.0  # 0: off; else pos_weight = min(cap, sqrt(neg/pos))
+    lora: bool = False
+    lora_r: int = 8
+    seed: int = 13
+    threads: int | None = None
+    threshold_min_support: int = 3
+    field_dropout: float = 0.0  # per epoch, drop brand/description/attributes of an item with this probability
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_micro_f1: float
+    val_threshold: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    model: TaggerModel
+    tokenizer: object
+    thresholds: Thresholds
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+    options: dict = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class FocalBCE(nn.Module):
+    def __init__(self, gamma: float, pos_weight: torch.Tensor | None):
+        super().__init__()
+        self.gamma = gamma
+        self.pos_weight = pos_weight
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
+        p = torch.sigmoid(logits)
+        pt = p * targets + (1 - p) * (1 - targets)
+        return ((1 - pt) ** self.gamma * bce).mean()
+
+
+def make_loss(opts: TrainOptions, y_train: np.ndarray) -> nn.Module:
+    pos_weight = None
+    if opts.pos_weight_cap > 0:
+        pos = y_train.sum(0).clip(min=1)
+        neg = y_train.shape[0] - pos
+        pos_weight = torch.tensor(np.minimum(opts.pos_weight_cap, np.sqrt(neg / pos)).clip(min=1.0), dtype=torch.float32)
+    if opts.loss == "focal":
+        return FocalBCE(opts.focal_gamma, pos_weight)
+    if opts.loss != "bce":
+        raise ValueError(f"unknown loss {opts.loss!r}: use bce or focal")
+    return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+
+def param_groups(model: TaggerModel, opts: TrainOptions) -> list[dict]:
+    """Encoder and head get their own learning rates; biases and norms get no weight decay."""
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        is_head = name.startswith("head.")
+        no_decay = p.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((is_head, no_decay), []).append(p)
+    return [
+        {"params": ps, "lr": opts.head_lr if is_head else opts.lr, "weight_decay": 0.0 if no_decay else opts.weight_decay}
+        for (is_head, no_decay), ps in groups.items()
+    ]
+
+
+def _apply_lora(model: TaggerModel, r: int) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    names = {n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)}
+    targets = [t for t in ("query", "key", "value", "q_proj", "k_proj", "v_proj", "q_lin", "k_lin", "v_lin") if t in names]
+    if not targets:
+        raise ValueError("LoRA: no attention projections found in this encoder")
+    model.encoder = get_peft_model(model.encoder, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=targets))
+
+
+def _merge_lora(model: TaggerModel) -> None:
+    if hasattr(model.encoder, "merge_and_unload"):
+        model.encoder = model.encoder.merge_and_unload()
+
+
+def train_model(
+    train_texts: list[str] | Callable[[random.Random], list[str]],
+    y_train: np.ndarray,
+    val_texts: list[str],
+    y_val: np.ndarray,
+    vocab: TagVocabulary,
+    opts: TrainOptions,
+    *,
+    progress: bool = True,
+) -> TrainResult:
+    seed_everything(opts.seed)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    base = resolve_base_model(opts.base_model)
+    tokenizer = load_tokenizer(base)
+    model = TaggerModel.from_base(base, len(vocab), opts.max_length, opts.dropout)
+    # Start the head at each tag's prior, so that rare tags begin near their base rate.
+    prior = y_train.mean(0).clip(1e-4, 1 - 1e-4)
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32))
+    model.freeze_layers(opts.freeze_layers if opts.freeze_layers == "all" else int(opts.freeze_layers))
+    if opts.lora:
+        _apply_lora(model, opts.lora_r)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+
+    def epoch_ids(epoch: int) -> list[list[int]]:
+        texts = train_texts(random.Random(opts.seed * 1000 + epoch)) if callable(train_texts) else train_texts
+        return tokenize(tokenizer, texts, opts.max_length)
+
+    train_ids = epoch_ids(1)
+    y_train_t = torch.tensor(y_train, dtype=torch.float32)
+    loss_fn = make_loss(opts, y_train).to(device)
+    optimizer = torch.optim.AdamW(param_groups(model, opts))
+    steps_per_epoch = math.ceil(len(y_train) / opts.batch_size)
+    total = steps_per_epoch * opts.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(opts.warmup_ratio * total), total)
+
+    history: list[EpochRecord] = []
+    best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
+    t_start = time.perf_counter()
+    bar = tqdm(total=total, desc="train", unit="batch", disable=not progress, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30)
+    for epoch in range(1, opts.epochs + 1):
+        t_epoch = time.perf_counter()
+        model.train()
+        if callable(train_texts) and epoch > 1:
+            train_ids = epoch_ids(epoch)
+        batches = length_sorted_batches([len(x) for x in train_ids], opts.batch_size, shuffle=True, seed=opts.seed + epoch)
+        running, seen = 0.0, 0
+        for b, input_ids, mask in iter_padded(train_ids, batches, tokenizer.pad_token_id):
+            logits = model(input_ids.to(device), mask.to(device))
+            loss = loss_fn(logits, y_train_t[b].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if opts.grad_clip > 0:
+                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], opts.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            running += loss.item() * len(b)
+            seen += len(b)
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{running / seen:.4f}", best_f1=f"{max(best_f1, 0):.3f}")
+        probs = predict_proba(model, tokenizer, val_texts, max_length=opts.max_length)
+        with torch.no_grad():
+            logits_val = torch.logit(torch.tensor(probs).clamp(1e-6, 1 - 1e-6))
+            val_loss = float(nn.functional.binary_cross_entropy_with_logits(logits_val, torch.tensor(y_val)))
+        thr, f1 = best_global_threshold(y_val, probs)
+        record = EpochRecord(epoch, running / max(seen, 1), val_loss, f1, thr, time.perf_counter() - t_epoch)
+        history.append(record)
+        bar.set_postfix(epoch=epoch, loss=f"{record.train_loss:.4f}", val_f1=f"{f1:.3f}")
+        log.info("epoch %d: train_loss=%.4f val_loss=%.4f val_micro_f1=%.4f (thr %.3f)", epoch, record.train_loss, val_loss, f1, thr)
+        if progress:
+            tqdm.write(f"epoch {epoch}: train loss {record.train_loss:.4f}  val loss {val_loss:.4f}  val micro-F1 {f1:.4f}")
+        if f1 > best_f1 + 1e-4:
+            best_f1, best_epoch, stale = f1, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            stale += 1
+            if stale >= opts.patience:
+                if progress:
+                    tqdm.write(f"early stop: no val micro-F1 gain for {opts.patience} epochs (best epoch {best_epoch})")
+                break
+    bar.close()
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    if opts.lora:
+        _merge_lora(model)
+    model.eval()
+    probs = predict_proba(model, tokenizer, val_texts, max_length=opts.max_length)
+    thresholds = tune_thresholds(y_val, probs, vocab.tags, min_support=opts.threshold_min_support)
+    return TrainResult(model, tokenizer, thresholds, history, best_epoch, time.perf_counter() - t_start, asdict(opts) | {"base_model": base})
