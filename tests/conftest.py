@@ -21,3 +21,30 @@ def write_jsonl(tmp_path):
         return p
 
     return _write
+
+
+def _sample_rows(split: str, n: int) -> list[str]:
+    return (EXAMPLES / f"catalogue.{split}.jsonl").read_text(encoding="utf-8").splitlines()[:n]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A real model fine-tuned for one epoch on 300 sample items (about a minute on 2 cores)."""
+    from trainer.pipeline import run_training
+    from trainer.train import TrainOptions
+
+    d = tmp_path_factory.mktemp("tiny")
+    train, val = d / "train.jsonl", d / "val.jsonl"
+    train.write_text("\n".join(_sample_rows("train", 300)) + "\n", encoding="utf-8")
+    val.write_text("\n".join(_sample_rows("val", 100)) + "\n", encoding="utf-8")
+    out = d / "model"
+    run_training(train, val, out, TrainOptions(epochs=1, batch_size=16, seed=3), min_tag_count=3,
+                 references=False, progress=False, echo=lambda *_: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_texts() -> list[str]:
+    from trainer.data import load_dataset
+
+    return load_dataset(EXAMPLES / "catalogue.test.jsonl").texts[:40]

@@ -1,0 +1,190 @@
+"""The tagger served by a real tritonserver (from the nvidia-pytriton wheel, on CPU), on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from stream.errors import BadInput, ModelLoadError
+from stream.model_refresh import publish
+from stream.net import free_port
+from stream.triton_client import TritonTagger
+from stream.tritonserver import TritonServer
+from trainer.export import export_model, versions
+from trainer.predict import Tagger
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+MODEL = "product_tagger"
+
+
+@pytest.fixture(scope="module")
+def repo(tiny_model, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("triton_repo")
+    export_model(tiny_model, repo)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(repo, tmp_path_factory):
+    srv = TritonServer(repo=repo, workdir=tmp_path_factory.mktemp("triton_work"), load_models=(MODEL,))
+    srv.start()
+    deadline = time.monotonic() + 180
+    while not srv.model_ready(MODEL) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert srv.model_ready(MODEL), (srv.workdir / "tritonserver.log").read_text()[-3000:]
+    yield srv
+    srv.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _with_client(server, fn, **kw):
+    async with TritonTagger(server.grpc_url, **kw) as client:
+        return await fn(client)
+
+
+def test_scores_match_in_process_model(server, tiny_model, sample_texts):
+    want = Tagger(tiny_model).scores(sample_texts)
+    batch = run(_with_client(server, lambda c: c.infer(sample_texts)))
+    assert batch.scores.shape == want.shape
+    np.testing.assert_allclose(batch.scores, want, atol=1e-4)
+    assert batch.model.version == "1"
+    assert list(batch.model.tags) == Tagger(tiny_model).vocab.tags
+
+
+def test_tags_match_in_process_thresholds(server, tiny_model, sample_texts):
+    want = Tagger(tiny_model).tags(sample_texts[:10])
+    got, info = run(_with_client(server, lambda c: c.tag(sample_texts[:10])))
+    assert [[t for t, _ in row] for row in got] == [[t for t, _ in row] for row in want]
+
+
+def test_bad_inputs_get_clear_errors_and_server_stays_up(server):
+    async def go(c):
+        ok = await c.infer(["", "x" * 100_000])  # empty and 100 KB texts are valid input
+        assert ok.scores.shape[0] == 2 and np.isfinite(ok.scores).all()
+        with pytest.raises(BadInput, match="not valid UTF-8"):
+            await c.infer([b"\xff\xfe\xfa broken"])
+        with pytest.raises(BadInput, match="empty batch"):
+            await c.infer([])
+        # an empty batch sent to the server directly is refused by Triton itself
+        inp = grpcclient.InferInput("TEXT", [0, 1], "BYTES")
+        inp.set_data_from_numpy(np.zeros((0, 1), dtype=np.object_))
+        with pytest.raises(InferenceServerException, match="TEXT"):
+            await c._client.infer(MODEL, [inp])
+        # a mixed batch: one bad request does not fail the good ones batched with it
+        results = await asyncio.gather(c.infer(["fine"]), c.infer([b"\xc3\x28"]), c.infer(["also fine"]), return_exceptions=True)
+        assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
+        assert isinstance(results[1], BadInput)
+        assert await c.ready()
+
+    run(_with_client(server, go))
+    assert server.proc.poll() is None
+
+
+def test_hot_swap_under_load_has_no_failed_requests(server, repo, tiny_model, sample_texts):
+    async def go(c):
+        stop = asyncio.Event()
+        stats = {"ok": 0, "fail": [], "versions": []}
+
+        async def load():
+            i = 0
+            while not stop.is_set():
+                try:
+                    b = await c.infer(sample_texts[i % 20 : i % 20 + 4])
+                    stats["ok"] += 1
+                    stats["versions"].append(b.model.version)
+                except Exception as e:  # noqa: BLE001 - counted and reported
+                    stats["fail"].append(repr(e))
+                i += 1
+
+        tasks = [asyncio.create_task(load()) for _ in range(4)]
+        await asyncio.sleep(1.0)
+        version, _ = await asyncio.to_thread(export_model, tiny_model, repo)
+        assert version == 2
+        res = await asyncio.to_thread(publish, server.http_url)
+        await asyncio.sleep(1.0)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return res, stats
+
+    res, stats = run(_with_client(server, go, timeout_s=60))
+    assert res.serving_version == 2 and res.previous_version == 1
+    assert stats["fail"] == [], stats["fail"][:3]
+    assert stats["ok"] > 20
+    assert stats["versions"][0] == "1" and stats["versions"][-1] == "2"
+    # once "2" answered, "1" never answers again
+    first2 = stats["versions"].index("2")
+    assert set(stats["versions"][first2:]) == {"2"}
+
+
+def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, sample_texts):
+    root = repo / MODEL
+    broken = root / str(versions(root)[-1] + 1)
+    shutil.copytree(root / "2", broken)
+    (broken / "head.safetensors").unlink()
+    try:
+        with pytest.raises(ModelLoadError, match=r"version 2 keeps serving.*head.safetensors"):
+            publish(server.http_url)
+        batch = run(_with_client(server, lambda c: c.infer(sample_texts[:3])))
+        assert batch.model.version == "2"
+        # wrong shapes: labels.json lists fewer tags than the head has
+        shutil.copytree(root / "2", broken, dirs_exist_ok=True)
+        labels = (broken / "labels.json").read_text()
+        import json
+
+        obj = json.loads(labels)
+        obj["tags"] = obj["tags"][:-1]
+        (broken / "labels.json").write_text(json.dumps(obj))
+        with pytest.raises(ModelLoadError, match="expected"):
+            publish(server.http_url)
+        assert run(_with_client(server, lambda c: c.infer(sample_texts[:3]))).model.version == "2"
+    finally:
+        shutil.rmtree(broken)
+
+
+def test_onnx_export_matches_torch(tiny_model, tmp_path):
+    version, path = export_model(tiny_model, tmp_path, backend="onnx")
+    import json
+
+    cfg = json.loads((path / "tagger.json").read_text())
+    assert cfg["runtime"] == "onnx" and cfg["onnx_max_abs_diff"] < 1e-4
+    assert (path / "model.onnx").is_file() and not (path / "encoder" / "model.safetensors").exists()
+    _, qpath = export_model(tiny_model, tmp_path, backend="onnx", quantize="int8")
+    assert (qpath / "model.int8.onnx").is_file() and not list(qpath.glob("model.onnx*"))
+
+
+def test_serve_cli_starts_and_stops_cleanly(repo, tmp_path):
+    ports = [str(free_port()) for _ in range(3)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tagstream.cli", "serve", "--repo", str(repo), "--http-port", ports[0], "--grpc-port", ports[1],
+         "--metrics-port", ports[2], "--workdir", str(tmp_path / "w")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "ready; Ctrl-C to stop" in line:
+            break
+    assert any("ready" in l for l in lines), "".join(lines)
+    import urllib.request
+
+    assert urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/metrics", timeout=5).status == 200
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "tritonserver stopped" in out

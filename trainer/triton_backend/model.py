@@ -1,0 +1,144 @@
+"""Triton python backend for the tagstream product tagger.
+
+Self-contained: imports only numpy, torch, transformers, safetensors (and onnxruntime for ONNX
+exports) from the backend's Python environment, and reads the version directory's own files:
+
+  encoder/ (config, weights, tokenizer)  head.safetensors  tagger.json  labels.json  thresholds.json
+  model.onnx (ONNX exports; model.int8.onnx when quantized)
+
+Inputs:  TEXT            BYTES [batch, 1]   UTF-8 product text (tokenised here, no hub access)
+Outputs: SCORES          FP32  [batch, n]   sigmoid score per tag
+         TAG_NAMES       BYTES [batch, n]   tag names (ask for it once per version, not per request)
+         TAG_THRESHOLDS  FP32  [batch, n]   each tag's decision threshold
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        import torch
+        from transformers import AutoTokenizer
+
+        self.torch = torch
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.version = args["model_version"]
+        cfg = json.loads((version_dir / "tagger.json").read_text(encoding="utf-8"))
+        self.tags = json.loads((version_dir / "labels.json").read_text(encoding="utf-8"))["tags"]
+        thr = json.loads((version_dir / "thresholds.json").read_text(encoding="utf-8"))
+        self.thresholds = np.array([thr.get("per_tag", {}).get(t, thr["global"]) for t in self.tags], dtype=np.float32)
+        self.max_length = int(cfg["max_length"])
+        # Characters kept before tokenising: generous for max_length tokens, and bounds the work a
+        # huge input can cause.
+        self.max_chars = self.max_length * 32
+        params = json.loads(args.get("model_config", "{}")).get("parameters", {})
+        threads = params.get("torch_threads", {}).get("string_value")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.tokenizer = AutoTokenizer.from_pretrained(version_dir / "encoder", local_files_only=True)
+        self.runtime = cfg.get("runtime", "torch")
+        n_tags = len(self.tags)
+        if self.runtime == "onnx":
+            import onnxruntime as ort
+
+            name = "model.int8.onnx" if cfg.get("quantize") == "int8" else "model.onnx"
+            opts = ort.SessionOptions()
+            if threads:
+                opts.intra_op_num_threads = int(threads)
+            self.session = ort.InferenceSession(str(version_dir / name), opts, providers=["CPUExecutionProvider"])
+            out_dim = self.session.get_outputs()[0].shape[-1]
+            if isinstance(out_dim, int) and out_dim != n_tags:
+                raise pb_utils.TritonModelException(f"{name} has {out_dim} outputs but labels.json has {n_tags} tags")
+        else:
+            from safetensors.torch import load_file
+            from transformers import AutoModel
+
+            self.device = "cuda" if args.get("model_instance_kind") == "GPU" and torch.cuda.is_available() else "cpu"
+            self.encoder = AutoModel.from_pretrained(version_dir / "encoder", local_files_only=True).float().eval()
+            head = load_file(str(version_dir / "head.safetensors"))
+            hidden = self.encoder.config.hidden_size
+            if tuple(head["weight"].shape) != (n_tags, hidden):
+                raise pb_utils.TritonModelException(
+                    f"head.safetensors has shape {tuple(head['weight'].shape)}, expected ({n_tags}, {hidden}) from labels.json and the encoder"
+                )
+            self.head = torch.nn.Linear(hidden, n_tags)
+            self.head.load_state_dict(head)
+            self.head.eval()
+            if cfg.get("quantize") == "int8":
+                self.encoder = torch.ao.quantization.quantize_dynamic(self.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+                self.head = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(self.head), {torch.nn.Linear}, dtype=torch.qint8)
+            self.encoder.to(self.device)
+            self.head.to(self.device)
+        self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
+
+    def _scores(self, texts: list[str]) -> np.ndarray:
+        torch = self.torch
+        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
+        ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        if self.runtime == "onnx":
+            return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+        with torch.inference_mode():
+            ids_t = torch.from_numpy(ids).to(self.device)
+            mask_t = torch.from_numpy(mask).to(self.device)
+            hidden = self.encoder(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
+            m = mask_t.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            return torch.sigmoid(self.head(pooled)).float().cpu().numpy()
+
+    def _decode(self, request):
+        tensor = pb_utils.get_input_tensor_by_name(request, "TEXT")
+        if tensor is None:
+            raise ValueError("input TEXT is missing")
+        arr = tensor.as_numpy().reshape(-1)
+        texts = []
+        for i, raw in enumerate(arr):
+            if isinstance(raw, bytes):
+                try:
+                    raw = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise ValueError(f"TEXT[{i}] is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+            texts.append(str(raw)[: self.max_chars])
+        return texts
+
+    def execute(self, requests):
+        responses = [None] * len(requests)
+        decoded = []
+        for r, request in enumerate(requests):
+            try:
+                decoded.append((r, self._decode(request)))
+            except ValueError as e:
+                responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"bad input: {e}"))
+        flat = [t for _, texts in decoded for t in texts]
+        try:
+            scores = self._scores(flat) if flat else np.zeros((0, len(self.tags)), dtype=np.float32)
+        except Exception as e:  # keep serving: fail these requests, not the model
+            for r, _ in decoded:
+                responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"inference failed: {e}"))
+            return responses
+        start = 0
+        for r, texts in decoded:
+            n = len(texts)
+            wanted = set(requests[r].requested_output_names() or ("SCORES",))
+            outputs = []
+            if "SCORES" in wanted:
+                outputs.append(pb_utils.Tensor("SCORES", scores[start : start + n]))
+            if "TAG_NAMES" in wanted:
+                outputs.append(pb_utils.Tensor("TAG_NAMES", np.tile(self._tag_names, (n, 1))))
+            if "TAG_THRESHOLDS" in wanted:
+                outputs.append(pb_utils.Tensor("TAG_THRESHOLDS", np.tile(self.thresholds, (n, 1))))
+            responses[r] = pb_utils.InferenceResponse(output_tensors=outputs)
+            start += n
+        return responses
+
+    def finalize(self):
+        self.encoder = self.head = self.session = None
