@@ -21,7 +21,8 @@ $(VENV)/.installed: pyproject.toml
 system-deps:
 	@command -v redis-server >/dev/null || { (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "warning: could not install redis-server (apt-get); install it by hand"; }
 
-demo: setup system-deps train-sample
+demo: setup system-deps
+	$(BIN)/tagstream demo
 
 train-sample: setup
 	$(BIN)/tagstream train --train examples/catalogue.train.jsonl --val examples/catalogue.val.jsonl --out runs/sample --epochs 2

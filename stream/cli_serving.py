@@ -18,10 +18,10 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("torch", "--backend", help="torch or onnx"),
         quantize: Optional[str] = typer.Option(None, "--quantize", help="int8: dynamic int8 quantization"),
         instance_kind: str = typer.Option("cpu", "--instance-kind", help="cpu here; gpu in production"),
-        instance_count: int = typer.Option(1, "--instance-count", min=1),
+        instance_count: Optional[int] = typer.Option(None, "--instance-count", min=1, help="default: one per core (max 4) on cpu, 1 on gpu"),
         max_batch_size: int = typer.Option(64, "--max-batch-size", min=1),
         queue_delay_us: int = typer.Option(2000, "--max-queue-delay-us", min=0),
-        threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per model instance"),
+        threads: int = typer.Option(1, "--threads", min=1, help="torch/onnxruntime threads per model instance"),
         name: str = typer.Option("product_tagger", "--name"),
     ) -> None:
         """Write the next integer version of the model into the Triton repository (atomically)."""
@@ -29,7 +29,8 @@ def register(app: typer.Typer) -> None:
 
         if instance_kind not in ("cpu", "gpu"):
             raise typer.BadParameter("--instance-kind takes cpu or gpu")
-        cfg = ServingConfig(model_name=name, instance_kind=instance_kind, instance_count=instance_count,
+        count = instance_count or (ServingConfig().instance_count if instance_kind == "cpu" else 1)
+        cfg = ServingConfig(model_name=name, instance_kind=instance_kind, instance_count=count,
                             max_batch_size=max_batch_size, max_queue_delay_us=queue_delay_us, torch_threads=threads)
         version, path = export_model(model, repo, backend=backend, quantize=quantize, serving=cfg)
         typer.echo(f"exported {model} as {name} version {version}: {path}")

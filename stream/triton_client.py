@@ -170,3 +170,30 @@ class TritonTagger:
 
         batch = await self.infer(texts)
         return decode_tags(batch.scores, list(batch.model.tags), batch.model.thresholds), batch.model
+
+
+class VersionWatcher:
+    """Which model version Triton serves now (the highest ready one), asked at most every
+    `interval_s` seconds; cache keys are built with it before any inference happens."""
+
+    def __init__(self, tagger: TritonTagger, interval_s: float = 1.0):
+        self.tagger = tagger
+        self.interval_s = interval_s
+        self._version: str | None = None
+        self._checked = 0.0
+
+    def observe(self, version: str) -> None:
+        """A response told us which version answered; newer wins."""
+        if self._version is None or int(version) > int(self._version):
+            self._version = version
+
+    async def current(self) -> str:
+        loop = asyncio.get_running_loop()
+        if self._version is None or loop.time() - self._checked >= self.interval_s:
+            meta = await self.tagger._call(lambda: self.tagger._client.get_model_metadata(self.tagger.model_name, as_json=True))
+            versions = [int(v) for v in meta.get("versions", [])]
+            if not versions:
+                raise ModelUnavailable(f"{self.tagger.model_name} has no ready version")
+            self._version = str(max(versions))
+            self._checked = loop.time()
+        return self._version

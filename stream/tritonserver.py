@@ -84,6 +84,7 @@ class TritonServer:
     load_models: tuple[str, ...] = ()
     log_file: Path | None = None
     verbose: int = 0
+    extra_args: tuple[str, ...] = ()
     proc: subprocess.Popen | None = None
 
     @property
@@ -117,6 +118,7 @@ class TritonServer:
             f"--log-verbose={self.verbose}",
         ]
         cmd += [f"--load-model={m}" for m in self.load_models]
+        cmd += list(self.extra_args)
         return cmd
 
     def start(self, timeout: float = 180.0) -> "TritonServer":

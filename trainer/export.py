@@ -10,7 +10,8 @@ import json
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +38,12 @@ class ServingConfig:
     queue_timeout_us: int = 10_000_000
     max_queue_size: int = 1024
     instance_kind: str = "cpu"  # cpu | gpu
-    instance_count: int = 1
+    # On CPU: one instance per core with one intra-op thread each. Two torch threads per instance
+    # fight Triton's own threads for the cores and stalled ~6% of requests for ~0.5 s (measured on
+    # 2 cores); instances in parallel give about twice the throughput of one instance with 2 threads.
+    instance_count: int = field(default_factory=lambda: max(1, min(4, os.cpu_count() or 1)))
     num_versions: int = 2
-    torch_threads: int | None = None
+    torch_threads: int | None = 1
 
     def pbtxt(self) -> str:
         kind = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}[self.instance_kind]

@@ -1,0 +1,61 @@
+"""An example downstream subscriber: read tag events (`tagstream tail-tags`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer
+
+from stream.topics import bootstrap_servers
+
+
+@dataclass(frozen=True)
+class Received:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: dict | None  # None: a tombstone (the product was deleted)
+    timestamp_ms: int
+
+
+async def read_topic(broker_url: str, topic: str, *, group: str | None = None, from_beginning: bool = True,
+                     idle_timeout_s: float | None = None) -> AsyncIterator[Received]:
+    """Yield messages of `topic`; stop after `idle_timeout_s` without a message (None: never)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker_url), group_id=group,
+                                auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=group is not None,
+                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+    await consumer.start()
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=int((idle_timeout_s or 1.0) * 1000), max_records=500)
+            if not batch:
+                if idle_timeout_s is not None:
+                    return
+                continue
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    value = None if m.value is None else json.loads(m.value)
+                    yield Received(tp.topic, tp.partition, m.offset, m.key.decode() if m.key else None, value, m.timestamp)
+    finally:
+        await consumer.stop()
+
+
+async def collect(broker_url: str, topic: str, n: int, timeout_s: float) -> list[Received]:
+    """Read until n messages arrived or timeout_s passed (for tests and the demo)."""
+    out: list[Received] = []
+
+    async def go():
+        async for r in read_topic(broker_url, topic, idle_timeout_s=None):
+            out.append(r)
+            if len(out) >= n:
+                return
+
+    try:
+        await asyncio.wait_for(go(), timeout_s)
+    except asyncio.TimeoutError:
+        pass
+    return out

@@ -1,0 +1,248 @@
+"""The streaming worker end to end: real broker (Tansu), real Redis, real Triton, worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from stream.embedded import RedisServer, TansuBroker
+from stream.model_refresh import publish
+from stream.net import free_port
+from stream.producer import OutEvent, produce
+from stream.subscriber import read_topic
+from stream.topics import ensure_topics
+from stream.tritonserver import TritonServer
+from tagstream.text import model_text
+from trainer.export import export_model
+from trainer.predict import Tagger
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+IN, OUT, DLQ = "product-updates", "product-tags", "product-tags.dlq"
+
+
+class Worker:
+    def __init__(self, env: dict, log: Path):
+        self.port = free_port()
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-m", "tagstream.cli", "worker"], env=dict(env, TAGSTREAM_WEB_PORT=str(self.port)),
+                                     stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except OSError:
+            return 0, ""
+
+    def wait_assigned(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            code, body = self.get("/readyz")
+            if code == 200 and json.loads(body)["assigned_partitions"] > 0:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"worker not ready: {self.get('/readyz')}\n{self.log.read_text()[-3000:]}")
+
+    def metric(self, name: str) -> float:
+        _, text = self.get("/metrics")
+        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + " ") or l.startswith(name + "{"))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def system(tiny_model, tmp_path_factory):
+    work = tmp_path_factory.mktemp("stream")
+    repo = work / "repo"
+    export_model(tiny_model, repo)
+    broker = TansuBroker(workdir=work).start()
+    redis = RedisServer(workdir=work).start()
+    triton = TritonServer(repo=repo, workdir=work / "triton", load_models=("product_tagger",)).start()
+    deadline = time.monotonic() + 180
+    while not triton.model_ready("product_tagger") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    asyncio.run(ensure_topics(broker.url, {IN: 4, OUT: 4, DLQ: 1}))
+    env = dict(os.environ, TAGSTREAM_BROKER_URL=broker.url, TAGSTREAM_REDIS_URL=redis.url, TAGSTREAM_TRITON_URL=triton.grpc_url,
+               TAGSTREAM_APP_ID="tagstream-test", TAGSTREAM_BATCH_WAIT_S="0.1", TAGSTREAM_VERSION_CHECK_S="0.5",
+               TAGSTREAM_SESSION_TIMEOUT_S="6", TAGSTREAM_REBALANCE_TIMEOUT_S="6", TAGSTREAM_HEARTBEAT_S="0.5")
+    worker = Worker(env, work / "worker1.log")
+    worker.wait_assigned()
+    sysinfo = {"broker": broker, "redis": redis, "triton": triton, "repo": repo, "env": env, "worker": worker, "work": work, "model": tiny_model}
+    yield sysinfo
+    for w in sysinfo.get("workers", [worker]):
+        w.stop()
+    triton.stop()
+    redis.stop()
+    broker.stop()
+
+
+def event(pid: str, title: str, **kw) -> OutEvent:
+    body = {"event_id": kw.pop("event_id", str(uuid.uuid4())), "product_id": pid, "op": kw.pop("op", "upsert"), "title": title,
+            "updated_at": datetime.now(timezone.utc).isoformat(), **kw}
+    return OutEvent(pid.encode(), json.dumps(body).encode())
+
+
+def send(system, events: list[OutEvent]) -> None:
+    asyncio.run(produce(system["broker"].url, IN, events))
+
+
+def wait_for(system, topic: str, want, n: int, timeout: float = 90.0) -> list:
+    """Messages on `topic` accepted by `want`, until n of them arrived."""
+
+    async def go():
+        got = []
+        end = time.monotonic() + timeout
+        async for r in read_topic(system["broker"].url, topic, idle_timeout_s=None):
+            if want(r):
+                got.append(r)
+                if len(got) >= n:
+                    return got
+            if time.monotonic() > end:
+                return got
+        return got
+
+    async def bounded():
+        try:
+            return await asyncio.wait_for(go(), timeout + 5)
+        except asyncio.TimeoutError:
+            return []
+
+    return asyncio.run(bounded())
+
+
+def triton_inference_count(system) -> float:
+    text = urllib.request.urlopen(system["triton"].metrics_url, timeout=5).read().decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("nv_inference_count{") and 'model="product_tagger"' in l)
+
+
+TITLES = ["Roadster Men Navy Blue Checked Casual Shirt", "Lavie Women Red Handbag", "Nike Men Black Running Shoes", "Fastrack Unisex Black Watch",
+          "Puma Women Pink Track Pants", "FabHomeDecor Fabric Double Sofa Bed", "Titan Men Silver Watch", "Jockey Men White Vest"]
+
+
+def test_n_events_in_give_n_tag_events_out_matching_predict(system):
+    run = uuid.uuid4().hex[:6]
+    events = [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" style {i}", brand="Acme" if i % 2 else "", attributes={"size": str(i)}) for i in range(40)]
+    send(system, events)
+    got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 40)
+    assert len(got) == 40
+    assert {r.key for r in got} == {f"{run}-{i}" for i in range(40)}
+    tagger = Tagger(system["model"])
+    texts = {f"{run}-{i}": model_text(json.loads(e.value)["title"], json.loads(e.value).get("brand", ""), "", json.loads(e.value)["attributes"]) for i, e in enumerate(events)}
+    for r in got:
+        v = r.value
+        assert v["model_name"] == "product_tagger" and v["model_version"] == "1" and v["cached"] is False
+        want = tagger.tags([texts[r.key]])[0]
+        assert [t["tag"] for t in v["tags"]] == [t for t, _ in want]
+        for t, (_, s) in zip(v["tags"], want):
+            assert abs(t["score"] - s) < 1e-4
+        scores = [t["score"] for t in v["tags"]]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_unchanged_content_is_served_from_cache_without_triton(system):
+    run = uuid.uuid4().hex[:6]
+    first = [event(f"{run}-{i}", f"Unique cache test product {run} number {i}", attributes={"colour": "Blue"}) for i in range(10)]
+    send(system, first)
+    assert len(wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 10)) == 10
+    before_triton = triton_inference_count(system)
+    before_items = system["worker"].metric("tagstream_inference_items_total")
+    # the same content again, with a field the model does not read (a price) changed
+    again = [event(f"{run}-{i}", f"Unique cache test product {run} number {i}", attributes={"colour": "Blue"}, price=i + 1) for i in range(10)]
+    ids = {json.loads(e.value)["event_id"] for e in again}
+    send(system, again)
+    got = wait_for(system, OUT, lambda r: r.value is not None and r.value["source_event_id"] in ids, 10)
+    assert len(got) == 10 and all(r.value["cached"] for r in got)
+    assert triton_inference_count(system) == before_triton
+    assert system["worker"].metric("tagstream_inference_items_total") == before_items
+    assert system["worker"].metric("tagstream_cache_hits_total") >= 10
+
+
+def test_bad_events_go_to_dead_letter_topic_with_reason(system):
+    run = uuid.uuid4().hex[:6]
+    bad = [
+        OutEvent(f"{run}-json".encode(), b"{this is not json"),
+        OutEvent(f"{run}-notitle".encode(), json.dumps({"event_id": "x", "product_id": f"{run}-notitle", "updated_at": "2026-01-01T00:00:00Z"}).encode()),
+        OutEvent(f"{run}-big".encode(), json.dumps({"event_id": "y", "product_id": f"{run}-big", "title": "t" * 5000, "updated_at": "2026-01-01T00:00:00Z"}).encode()),
+        OutEvent(f"{run}-op".encode(), json.dumps({"event_id": "z", "product_id": f"{run}-op", "op": "explode", "title": "a", "updated_at": "2026-01-01T00:00:00Z"}).encode()),
+        OutEvent(f"{run}-list".encode(), b"[1, 2]"),
+    ]
+    good = event(f"{run}-good", "Nike Men Black Running Shoes")
+    send(system, bad + [good])
+    dl = wait_for(system, DLQ, lambda r: r.key and r.key.startswith(run), 5)
+    by_key = {r.key: r.value for r in dl}
+    assert set(by_key) == {f"{run}-{k}" for k in ("json", "notitle", "big", "op", "list")}
+    assert by_key[f"{run}-json"]["stage"] == "decode" and "invalid JSON" in by_key[f"{run}-json"]["error"]
+    assert by_key[f"{run}-list"]["stage"] == "decode"
+    assert by_key[f"{run}-notitle"]["stage"] == "validate" and "title" in by_key[f"{run}-notitle"]["error"]
+    assert "title too large" in by_key[f"{run}-big"]["error"]
+    assert by_key[f"{run}-op"]["stage"] == "validate" and "op" in by_key[f"{run}-op"]["error"]
+    d = by_key[f"{run}-json"]
+    assert base64.b64decode(d["value_b64"]) == b"{this is not json" and d["topic"] == IN and d["offset"] >= 0
+    # the stream goes on: the good event in the same run is tagged
+    assert len(wait_for(system, OUT, lambda r: r.key == f"{run}-good", 1)) == 1
+
+
+def test_delete_gives_tombstone(system):
+    pid = f"del-{uuid.uuid4().hex[:6]}"
+    send(system, [event(pid, "Titan Men Silver Watch")])
+    assert len(wait_for(system, OUT, lambda r: r.key == pid and r.value is not None, 1)) == 1
+    send(system, [event(pid, "", op="delete")])
+    got = wait_for(system, OUT, lambda r: r.key == pid and r.value is None, 1)
+    assert len(got) == 1 and got[0].value is None
+
+
+def test_new_model_version_mid_stream_is_used_and_old_cache_ignored(system):
+    run = uuid.uuid4().hex[:6]
+    titles = [f"Versioned product {run} {i} Puma Women Pink Track Pants" for i in range(5)]
+    send(system, [event(f"{run}-{i}", t) for i, t in enumerate(titles)])
+    first = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 5)
+    assert {r.value["model_version"] for r in first} == {"1"}
+    version, _ = export_model(system["model"], system["repo"])
+    assert version == 2
+    res = publish(system["triton"].http_url)
+    assert res.serving_version == 2
+    time.sleep(1.5)  # > TAGSTREAM_VERSION_CHECK_S
+    again = [event(f"{run}-{i}", t) for i, t in enumerate(titles)]  # unchanged content
+    ids = {json.loads(e.value)["event_id"] for e in again}
+    send(system, again)
+    got = wait_for(system, OUT, lambda r: r.value is not None and r.value["source_event_id"] in ids, 5)
+    assert len(got) == 5
+    assert {r.value["model_version"] for r in got} == {"2"}
+    assert not any(r.value["cached"] for r in got)  # v1 cache entries were not used
+
+
+def test_two_workers_in_one_group_share_partitions(system):
+    w1 = system["worker"]
+    w2 = Worker(system["env"], system["work"] / "worker2.log")
+    system["workers"] = [w1, w2]
+    w2.wait_assigned(timeout=120)
+    w1.wait_assigned(timeout=60)
+    in1, in2 = w1.metric("tagstream_events_in_total"), w2.metric("tagstream_events_in_total")
+    run = uuid.uuid4().hex[:6]
+    send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" {run} {i}") for i in range(60)])
+    got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 60, timeout=120)
+    assert {r.key for r in got} == {f"{run}-{i}" for i in range(60)}
+    d1 = w1.metric("tagstream_events_in_total") - in1
+    d2 = w2.metric("tagstream_events_in_total") - in2
+    assert d1 > 0 and d2 > 0, (d1, d2)
+    assert d1 + d2 >= 60
