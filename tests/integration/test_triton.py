@@ -149,8 +149,18 @@ def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, 
         with pytest.raises(ModelLoadError, match="expected"):
             publish(server.http_url)
         assert run(_with_client(server, lambda c: c.infer(sample_texts[:3]))).model.version == "2"
-    finally:
         shutil.rmtree(broken)
+        # a bad config.pbtxt (model level) is rejected too, and version 2 keeps serving
+        good_config = (root / "config.pbtxt").read_text()
+        (root / "config.pbtxt").write_text(good_config.replace("max_batch_size: 64", "max_batch_size: lots"))
+        try:
+            with pytest.raises(ModelLoadError, match="keeps serving"):
+                publish(server.http_url)
+        finally:
+            (root / "config.pbtxt").write_text(good_config)
+        assert run(_with_client(server, lambda c: c.infer(sample_texts[:3]))).model.version == "2"
+    finally:
+        shutil.rmtree(broken, ignore_errors=True)
 
 
 def test_onnx_export_matches_torch(tiny_model, tmp_path):
