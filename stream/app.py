@@ -13,6 +13,7 @@ import faust
 from faust.types import TP
 
 from stream.cache import TagCache
+from stream.faust_transport import consumer_url
 from stream.events import Limits
 from stream.metrics import WorkerMetrics
 from stream.processing import BatchProcessor, InferenceUnavailable, Outgoing, Record
@@ -43,6 +44,7 @@ class TaggerWorker:
         self.app = faust.App(
             s.app_id,
             broker=s.broker_url,
+            broker_consumer=consumer_url(s.broker_url),
             key_serializer="raw",
             value_serializer="raw",
             store="memory://",
@@ -59,6 +61,7 @@ class TaggerWorker:
             topic_allow_declare=True,
             producer_acks=-1,
         )
+        self.app.fetch_max_wait_ms = s.fetch_max_wait_ms  # read by stream.faust_transport
         raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
         self.source = self.app.topic(s.input_topic, **raw)
         self.output = self.app.topic(s.output_topic, **raw)
@@ -84,7 +87,8 @@ class TaggerWorker:
     async def _ensure_runtime(self) -> Runtime:
         if self.runtime is None:
             s = self.settings
-            tagger = TritonTagger(s.triton_url, s.model_name, timeout_s=s.triton_timeout_s, retries=s.triton_retries)
+            tagger = TritonTagger(s.triton_url, s.model_name, timeout_s=s.triton_timeout_s, retries=s.triton_retries,
+                                  request_items=s.triton_request_items)
             cache = TagCache(s.redis_url.get_secret_value(), s.cache_ttl_s, s.redis_timeout_s,
                              on_error=lambda op: self.metrics.cache_errors.labels(op).inc())
             limits = Limits(max_title_chars=s.max_title_chars, max_description_chars=s.max_description_chars, max_brand_chars=s.max_brand_chars,

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         file: Path = typer.Option(Path("examples/catalogue.test.jsonl"), "--file", help="products to stream (JSONL)"),
-        rate: float = typer.Option(50.0, "--rate", help="events per second"),
+        rate: float = typer.Option(20.0, "--rate", help="events per second (about 50/s saturates a 2-core machine running everything)"),
         limit: Optional[int] = typer.Option(300, "--limit", help="stream at most this many products (then re-send 20 to show the cache)"),
         repo: Path = typer.Option(Path("triton_repo"), "--repo"),
         workdir: Path = typer.Option(Path(".demo"), "--workdir"),

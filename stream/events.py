@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tagstream.text import model_text
+from tagstream.text import attributes_as_strings, model_text
 
 
 def utcnow() -> datetime:
@@ -49,11 +49,7 @@ class ProductUpdate(BaseModel):
     @field_validator("attributes", mode="before")
     @classmethod
     def _attributes_to_strings(cls, v: object) -> object:
-        if v is None:
-            return {}
-        if isinstance(v, dict):
-            return {str(k): ("" if x is None else x if isinstance(x, str) else str(x)) for k, x in v.items()}
-        return v
+        return attributes_as_strings(v)
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> "ProductUpdate":

@@ -192,7 +192,8 @@ class BatchProcessor:
         if misses:
             hashes = list(misses)
             scores, errors, served, tags, thresholds = await self._infer([misses[h] for h in hashes])
-            self.versions.observe(served) if served else None
+            if served:
+                self.versions.observe(served)
             new_entries: dict[str, list[tuple[str, float]]] = {}
             if scores is not None:
                 decoded = decode_tags(scores, list(tags), thresholds)

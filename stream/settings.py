@@ -28,6 +28,7 @@ class WorkerSettings(BaseSettings):
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     model_name: str = "product_tagger"
     triton_timeout_s: float = Field(10.0, gt=0, description="deadline of one inference request")
+    triton_request_items: int = Field(16, ge=1, description="texts per inference request; a micro-batch is split into concurrent requests")
     triton_retries: int = Field(3, ge=0, description="client retries on timeout/unavailable")
     triton_pause_s: float = Field(2.0, gt=0, description="pause before retrying a batch after the client gave up")
     version_check_s: float = Field(1.0, ge=0, description="how often to ask Triton which model version serves")
@@ -44,6 +45,7 @@ class WorkerSettings(BaseSettings):
     session_timeout_s: float = Field(10.0, gt=0, description="consumer session timeout (short for Tansu)")
     heartbeat_s: float = Field(1.0, gt=0)
     rebalance_timeout_s: float = Field(10.0, gt=0)
+    fetch_max_wait_ms: int = Field(100, ge=0, description="longest a consumer fetch waits at the broker for data")
     commit_interval_s: float = Field(1.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = True

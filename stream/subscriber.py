@@ -27,7 +27,7 @@ async def read_topic(broker_url: str, topic: str, *, group: str | None = None, f
     """Yield messages of `topic`; stop after `idle_timeout_s` without a message (None: never)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers(broker_url), group_id=group,
                                 auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=group is not None,
-                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
+                                session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100)
     await consumer.start()
     try:
         while True:

@@ -63,6 +63,7 @@ class TritonTagger:
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
         max_batch_size: int | None = None,
+        request_items: int | None = None,
     ):
         self.url = url
         self.model_name = model_name
@@ -71,6 +72,9 @@ class TritonTagger:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._max_batch = max_batch_size
+        # Split a call into concurrent requests of at most this many texts, so that several model
+        # instances work on one micro-batch (None: the model's max batch size).
+        self.request_items = request_items
         self._client = grpcclient.InferenceServerClient(url)
         self._info: dict[str, ModelInfo] = {}
         self._info_lock = asyncio.Lock()
@@ -153,6 +157,8 @@ class TritonTagger:
             raise BadInput("empty batch: nothing to tag")
         for _ in range(2):
             mb = await self.max_batch_size()
+            if self.request_items:
+                mb = min(mb, self.request_items)
             chunks = [texts[i : i + mb] for i in range(0, len(texts), mb)]
             results = await asyncio.gather(*(self._infer_raw(c, ["SCORES"]) for c in chunks))
             versions = {r.get_response().model_version for r in results}

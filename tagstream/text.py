@@ -19,6 +19,17 @@ def _clean(value: object) -> str:
     return " ".join(str(value).split())
 
 
+def attributes_as_strings(value: object) -> object:
+    """Coerce an attribute map's keys and values to strings (None -> ""); anything that is not a map
+    is returned unchanged for the caller's validation to reject. Used as a pydantic `before`
+    validator by the trainer's rows and the worker's events alike."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return {str(k): "" if v is None else str(v) for k, v in value.items()}
+    return value
+
+
 def model_text(
     title: str,
     brand: str = "",

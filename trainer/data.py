@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from tagstream.errors import DataError
-from tagstream.text import model_text
+from tagstream.text import attributes_as_strings, model_text
 
 
 class CatalogueItem(BaseModel):
@@ -40,11 +40,7 @@ class CatalogueItem(BaseModel):
     @field_validator("attributes", mode="before")
     @classmethod
     def _stringify_attributes(cls, v: object) -> object:
-        if v is None:
-            return {}
-        if isinstance(v, dict):
-            return {str(k): ("" if x is None else str(x)) for k, x in v.items()}
-        return v
+        return attributes_as_strings(v)
 
     @field_validator("tags", mode="before")
     @classmethod

@@ -246,3 +246,34 @@ def test_two_workers_in_one_group_share_partitions(system):
     d2 = w2.metric("tagstream_events_in_total") - in2
     assert d1 > 0 and d2 > 0, (d1, d2)
     assert d1 + d2 >= 60
+
+
+def test_redis_down_is_a_cache_miss_and_the_stream_goes_on(system):
+    workers = system.get("workers", [system["worker"]])
+    errors_before = sum(w.metric("tagstream_cache_errors_total") for w in workers)
+    system["redis"].kill()
+    try:
+        run = uuid.uuid4().hex[:6]
+        send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" no redis {i}") for i in range(8)])
+        got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 8)
+        assert len(got) == 8 and not any(r.value["cached"] for r in got)
+        assert sum(w.metric("tagstream_cache_errors_total") for w in workers) > errors_before
+    finally:
+        system["redis"].start()
+
+
+def test_triton_down_pauses_without_dropping_then_resumes(system):
+    run = uuid.uuid4().hex[:6]
+    system["triton"].stop()
+    try:
+        send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" no triton {i}") for i in range(6)])
+        # nothing is tagged, nothing is dead-lettered while Triton is away
+        assert wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 1, timeout=8) == []
+        assert wait_for(system, DLQ, lambda r: r.key and r.key.startswith(run), 1, timeout=2) == []
+    finally:
+        system["triton"].start()
+    deadline = time.monotonic() + 180
+    while not system["triton"].model_ready("product_tagger") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 6, timeout=120)
+    assert {r.key for r in got} == {f"{run}-{i}" for i in range(6)}
