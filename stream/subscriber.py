@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,20 +41,3 @@ async def read_topic(broker_url: str, topic: str, *, group: str | None = None, f
                     yield Received(tp.topic, tp.partition, m.offset, m.key.decode() if m.key else None, value, m.timestamp)
     finally:
         await consumer.stop()
-
-
-async def collect(broker_url: str, topic: str, n: int, timeout_s: float) -> list[Received]:
-    """Read until n messages arrived or timeout_s passed (for tests and the demo)."""
-    out: list[Received] = []
-
-    async def go():
-        async for r in read_topic(broker_url, topic, idle_timeout_s=None):
-            out.append(r)
-            if len(out) >= n:
-                return
-
-    try:
-        await asyncio.wait_for(go(), timeout_s)
-    except asyncio.TimeoutError:
-        pass
-    return out

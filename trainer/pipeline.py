@@ -14,6 +14,7 @@ from tagstream.errors import DataError
 from trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from trainer.data import Dataset, few_shot_subset, load_dataset
 from trainer.evaluate import REFERENCES_DIR, score_metrics
+from trainer.predict import predict_proba
 from trainer.report import plot_training_curve, write_json, write_model_card
 from trainer.train import TrainOptions, train_model
 
@@ -80,8 +81,6 @@ def run_training(
         result.model.save(tmp, result.tokenizer)
         vocab.save(tmp)
         result.thresholds.save(tmp)
-        from trainer.predict import predict_proba
-
         val_probs = predict_proba(result.model, result.tokenizer, val.texts)
         val_metrics = {"model": score_metrics(y_val, val_probs, result.thresholds, vocab.tags)[0], "references": {}}
         ref_seconds: dict[str, float] = {}
