@@ -95,3 +95,29 @@ def test_cli_errors_are_one_line(tmp_path, small_split):
     assert res.returncode == 2 and "bad_rows.jsonl:2: invalid JSON" in res.stderr and "Traceback" not in res.stderr
     res = tagstream("evaluate", "--model", str(tmp_path), "--data", str(small_split["val"]), check=False)
     assert res.returncode == 2 and "is missing" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("freeze,lora", [("all", False), ("0", True)])
+def test_freeze_all_keeps_encoder_and_lora_merges_into_it(small_split, tmp_path, freeze, lora):
+    from safetensors.torch import load_file
+
+    from trainer.model import default_base_model
+    from trainer.pipeline import run_training
+    from trainer.train import TrainOptions
+
+    out = tmp_path / "m"
+    run_training(small_split["train"], small_split["val"], out, TrainOptions(epochs=1, batch_size=16, freeze_layers=freeze, lora=lora, lr=1e-3),
+                 max_items=120, min_tag_count=2, references=False, progress=False, echo=lambda *_: None)
+    base = load_file(str(Path(default_base_model()) / "model.safetensors"))
+    saved = load_file(str(out / "encoder" / "model.safetensors"))
+    assert not any("lora" in k for k in saved)  # adapters merged: a plain encoder that Triton can load
+    common = [k for k in saved if k in base or f"bert.{k}" in base or k.removeprefix("bert.") in base]
+    assert len(common) > 50
+    def base_of(k):
+        return base.get(k, base.get(f"bert.{k}", base.get(k.removeprefix("bert."))))
+    changed = [k for k in common if not np.allclose(saved[k].float().numpy(), base_of(k).float().numpy())]
+    if freeze == "all":
+        assert changed == []
+    else:
+        assert any("attention" in k and ("query" in k or "value" in k) for k in changed)
+        assert not any("intermediate" in k for k in changed)  # LoRA only touched the attention projections
