@@ -52,7 +52,8 @@ class TfidfBaseline:
         with joblib.parallel_config(backend="loky", max_nbytes=None):
             self.clf.fit(self._features(texts, fit=True), y[:, keep])
         self.tags = tags
-        self.thresholds = tune_thresholds(y_val, self.scores(val_texts), tags)
+        self.val_scores = self.scores(val_texts)
+        self.thresholds = tune_thresholds(y_val, self.val_scores, tags)
         return self
 
     def scores(self, texts: list[str]) -> np.ndarray:
@@ -61,6 +62,10 @@ class TfidfBaseline:
             p = self.clf.predict_proba(self._features(texts))
         out[:, self._keep] = p
         return out
+
+    def __getstate__(self) -> dict:
+        # validation scores are for the training run's report, not part of the saved model
+        return {k: v for k, v in self.__dict__.items() if k != "val_scores"}
 
     def save(self, directory: Path) -> None:
         joblib.dump(self, directory / TFIDF_FILE, compress=3)
@@ -119,7 +124,8 @@ class HeadOnlyBaseline:
                     break
         head.load_state_dict(best_state)
         self.head = head.eval()
-        self.thresholds = tune_thresholds(y_val, self._scores_from(xv), tags)
+        self.val_scores = self._scores_from(xv)
+        self.thresholds = tune_thresholds(y_val, self.val_scores, tags)
         return self
 
     def _scores_from(self, x: torch.Tensor) -> np.ndarray:

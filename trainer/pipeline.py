@@ -14,7 +14,6 @@ from tagstream.errors import DataError
 from trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from trainer.data import Dataset, few_shot_subset, load_dataset
 from trainer.evaluate import REFERENCES_DIR, score_metrics
-from trainer.predict import predict_proba
 from trainer.report import plot_training_curve, write_json, write_model_card
 from trainer.train import TrainOptions, train_model
 
@@ -81,8 +80,7 @@ def run_training(
         result.model.save(tmp, result.tokenizer)
         vocab.save(tmp)
         result.thresholds.save(tmp)
-        val_probs = predict_proba(result.model, result.tokenizer, val.texts)
-        val_metrics = {"model": score_metrics(y_val, val_probs, result.thresholds, vocab.tags)[0], "references": {}}
+        val_metrics = {"model": score_metrics(y_val, result.val_probs, result.thresholds, vocab.tags)[0], "references": {}}
         ref_seconds: dict[str, float] = {}
         if references:
             ref_dir = tmp / REFERENCES_DIR
@@ -91,12 +89,12 @@ def run_training(
             head = HeadOnlyBaseline(result.options["base_model"], opts.max_length).fit(texts, y, val.texts, y_val, vocab.tags, seed=opts.seed)
             head.save(ref_dir)
             ref_seconds["head_only"] = time.perf_counter() - t0
-            val_metrics["references"]["head_only"] = score_metrics(y_val, head.scores(val.texts), head.thresholds, vocab.tags)[0]
+            val_metrics["references"]["head_only"] = score_metrics(y_val, head.val_scores, head.thresholds, vocab.tags)[0]
             t0 = time.perf_counter()
             tfidf = TfidfBaseline().fit(texts, y, val.texts, y_val, vocab.tags)
             tfidf.save(ref_dir)
             ref_seconds["tfidf"] = time.perf_counter() - t0
-            val_metrics["references"]["tfidf"] = score_metrics(y_val, tfidf.scores(val.texts), tfidf.thresholds, vocab.tags)[0]
+            val_metrics["references"]["tfidf"] = score_metrics(y_val, tfidf.val_scores, tfidf.thresholds, vocab.tags)[0]
         history = [asdict(h) for h in result.history]
         info = {
             "name": out.name,

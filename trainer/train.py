@@ -73,6 +73,7 @@ class TrainResult:
     model: TaggerModel
     tokenizer: object
     thresholds: Thresholds
+    val_probs: np.ndarray  # the returned model's validation scores (thresholds were tuned on them)
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
@@ -232,4 +233,4 @@ def train_model(
     model.eval()
     probs = predict_proba(model, tokenizer, val_texts, max_length=opts.max_length)
     thresholds = tune_thresholds(y_val, probs, vocab.tags, min_support=opts.threshold_min_support)
-    return TrainResult(model, tokenizer, thresholds, history, best_epoch, time.perf_counter() - t_start, asdict(opts) | {"base_model": base})
+    return TrainResult(model, tokenizer, thresholds, probs, history, best_epoch, time.perf_counter() - t_start, asdict(opts) | {"base_model": base})
