@@ -66,6 +66,7 @@ class TaggerWorker:
         self.source = self.app.topic(s.input_topic, **raw)
         self.output = self.app.topic(s.output_topic, **raw)
         self.dlq = self.app.topic(s.dlq_topic, **raw)
+        self._topics = {s.output_topic: self.output, s.dlq_topic: self.dlq}
         self.app.agent(self.source, name="tag_products", concurrency=1)(self._agent)
         worker = self
 
@@ -152,8 +153,7 @@ class TaggerWorker:
         while pending:
             futures = []
             for m in pending:
-                topic = {self.settings.output_topic: self.output, self.settings.dlq_topic: self.dlq}[m.topic]
-                futures.append(await topic.send(key=m.key, value=m.value))
+                futures.append(await self._topics[m.topic].send(key=m.key, value=m.value))
             results = await asyncio.gather(*futures, return_exceptions=True)
             retry: list[Outgoing] = []
             now = time.time()
