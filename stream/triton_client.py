@@ -102,6 +102,11 @@ class TritonTagger:
             self._max_batch = int(cfg["config"].get("max_batch_size") or 0) or 1
         return self._max_batch
 
+    async def ready_versions(self) -> list[int]:
+        """The model's versions that are loaded and ready now, ascending."""
+        meta = await self._call(lambda: self._client.get_model_metadata(self.model_name, as_json=True))
+        return sorted(int(v) for v in meta.get("versions", []))
+
     async def _call(self, fn):
         """Run one client call with retries on retryable errors."""
         attempt = 0
@@ -196,10 +201,9 @@ class VersionWatcher:
     async def current(self) -> str:
         loop = asyncio.get_running_loop()
         if self._version is None or loop.time() - self._checked >= self.interval_s:
-            meta = await self.tagger._call(lambda: self.tagger._client.get_model_metadata(self.tagger.model_name, as_json=True))
-            versions = [int(v) for v in meta.get("versions", [])]
+            versions = await self.tagger.ready_versions()
             if not versions:
                 raise ModelUnavailable(f"{self.tagger.model_name} has no ready version")
-            self._version = str(max(versions))
+            self._version = str(versions[-1])
             self._checked = loop.time()
         return self._version

@@ -114,6 +114,7 @@ def test_hot_swap_under_load_has_no_failed_requests(server, repo, tiny_model, sa
         assert version == 2
         res = await asyncio.to_thread(publish, server.http_url)
         published_at = time.monotonic()
+        assert await c.ready_versions() == [1, 2]  # the policy keeps the newest two loaded
         await asyncio.sleep(1.0)
         stop.set()
         await asyncio.gather(*tasks)
