@@ -5,7 +5,10 @@
 - in-process: the model called directly, batches of `c` items at concurrency c (1, 4, 16), plus
   "batched" (batches of 32): the reference throughput;
 - Triton: one text per request from `c` concurrent async gRPC callers (dynamic batching groups them),
-  for fp32 torch, fp32 ONNX Runtime, int8 ONNX Runtime and int8 torch (dynamic quantization);
+  for fp32 torch, fp32 ONNX Runtime, int8 ONNX Runtime (per-tensor and per-channel weight scales)
+  and int8 torch (dynamic quantization). The variants are measured in turn, round after round
+  (`--rounds`, after a warm-up round), and each reports its median round; a ratio is computed within
+  each round and the median over rounds is reported, so that a noisy moment hits both sides alike;
 - quality: micro-F1 of every served variant on the data, with the model's thresholds.
 Writes bench/results/triton_vs_inprocess.json and .png. Numbers are machine-dependent; the ratios,
 measured in one run on one machine, are what to compare.
@@ -31,11 +34,12 @@ from trainer.export import ServingConfig, export_model
 from trainer.metrics import multilabel_metrics
 from trainer.predict import Tagger, predict_proba
 
-VARIANTS = {  # model name in the bench repo: (backend, quantize)
-    "tagger_torch_fp32": ("torch", None),
-    "tagger_onnx_fp32": ("onnx", None),
-    "tagger_onnx_int8": ("onnx", "int8"),
-    "tagger_torch_int8": ("torch", "int8"),
+VARIANTS = {  # model name in the bench repo: (backend, quantize, per-channel)
+    "tagger_torch_fp32": ("torch", None, False),
+    "tagger_onnx_fp32": ("onnx", None, False),
+    "tagger_onnx_int8": ("onnx", "int8", False),
+    "tagger_onnx_int8_pc": ("onnx", "int8", True),
+    "tagger_torch_int8": ("torch", "int8", False),
 }
 
 
@@ -55,6 +59,12 @@ def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) 
         done += batch
     wall = time.perf_counter() - t0
     return {"items_per_s": done / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "items": done}
+
+
+def median_round(rounds: list[dict]) -> dict:
+    """The round with the median throughput, with every round's throughput alongside."""
+    ordered = sorted(rounds, key=lambda r: r["items_per_s"])
+    return ordered[len(ordered) // 2] | {"rounds_items_per_s": [r["items_per_s"] for r in rounds]}
 
 
 async def bench_triton(url: str, model: str, texts: list[str], concurrency: int, n_items: int) -> dict:
@@ -87,7 +97,9 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("examples/catalogue.test.jsonl"))
     ap.add_argument("--items", type=int, default=384, help="items per measurement")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--rounds", type=int, default=3, help="measure every variant this many times, in turn")
+    ap.add_argument("--warmup-rounds", type=int, default=1, help="rounds run first and not counted")
     ap.add_argument("--out", type=Path, default=Path("bench/results"))
     args = ap.parse_args()
 
@@ -99,19 +111,18 @@ def main() -> None:
     threads = os.cpu_count() or 1
 
     result: dict = {"machine": {"cpus": threads, "platform": platform.platform(), "python": platform.python_version()},
-                    "model": str(args.model), "data": str(args.data), "n_items_data": len(texts), "inprocess": {}, "triton": {}}
-    for c in args.concurrency + [32]:
-        key = "batched" if c == 32 else str(c)
-        result["inprocess"][key] = bench_inprocess(tagger, texts, c, args.items)
-        print("in-process", key, result["inprocess"][key], flush=True)
+                    "model": str(args.model), "data": str(args.data), "n_items_data": len(texts), "rounds": args.rounds, "warmup_rounds": args.warmup_rounds,
+                    "inprocess": {}, "triton": {}}
+    inproc_keys = {str(c): c for c in args.concurrency} | {"batched": 32}
+    inproc_rounds: dict = {k: [] for k in inproc_keys}
     inproc_scores = tagger.scores(texts)
     result["inprocess_micro_f1"] = multilabel_metrics(y, (inproc_scores >= thr).astype(np.int8))["micro_f1"]
 
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp) / "repo"
         for name in args.variants:
-            backend, quant = VARIANTS[name]
-            export_model(args.model, repo, backend=backend, quantize=quant,
+            backend, quant, per_channel = VARIANTS[name]
+            export_model(args.model, repo, backend=backend, quantize=quant, per_channel=per_channel,
                          serving=ServingConfig(model_name=name, torch_threads=1, instance_count=threads, max_batch_size=64, preferred_batch_sizes=(4, 8, 16, 32)))
         server = TritonServer(repo=repo, workdir=Path(tmp) / "work", load_models=tuple(args.variants))
         server.start()
@@ -121,25 +132,48 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit(f"models did not load; see {server.workdir / 'tritonserver.log'}")
                 time.sleep(1)
+            rounds: dict = {name: {c: [] for c in args.concurrency} for name in args.variants}
+            for r in range(-args.warmup_rounds, args.rounds):
+                if r == 0:  # the warm-up rounds are over: forget them
+                    inproc_rounds = {k: [] for k in inproc_keys}
+                    rounds = {name: {c: [] for c in args.concurrency} for name in args.variants}
+                # in-process while Triton idles (its instances wait without using the CPU)
+                for key, c in inproc_keys.items():
+                    inproc_rounds[key].append(bench_inprocess(tagger, texts, c, args.items))
+                    print(f"round {r + 1}" if r >= 0 else "warm-up", "in-process", key, inproc_rounds[key][-1], flush=True)
+                for c in args.concurrency:
+                    for name in args.variants:
+                        rounds[name][c].append(asyncio.run(bench_triton(server.grpc_url, name, texts, c, args.items)))
+                        print(f"round {r + 1}" if r >= 0 else "warm-up", name, c, rounds[name][c][-1], flush=True)
             for name in args.variants:
                 res = {"micro_f1": asyncio.run(served_f1(server.grpc_url, name, texts, y, thr))}
-                for c in args.concurrency:
-                    res[str(c)] = asyncio.run(bench_triton(server.grpc_url, name, texts, c, args.items))
-                    print(name, c, res[str(c)], flush=True)
+                res |= {str(c): median_round(rounds[name][c]) for c in args.concurrency}
                 result["triton"][name] = res
+            result["inprocess"] = {k: median_round(v) for k, v in inproc_rounds.items()}
         finally:
             server.stop()
 
     top = str(max(args.concurrency))
+    # Each ratio is taken within a round (the two numbers measured minutes apart at most) and the
+    # median over rounds is reported; every round's ratio is kept next to it.
+    ratios, per_round = {}, {}
+
+    def ratio(name: str, num: dict, den: dict) -> None:
+        rs = [a / b for a, b in zip(num["rounds_items_per_s"], den["rounds_items_per_s"])]
+        per_round[name] = rs
+        ratios[name] = float(np.median(rs))
+
     fp32 = result["triton"].get("tagger_torch_fp32", {})
-    ratios = {}
     if fp32:
-        ratios["triton_torch_fp32_c%s_vs_inprocess_batched" % top] = fp32[top]["items_per_s"] / result["inprocess"]["batched"]["items_per_s"]
-        ratios["triton_torch_fp32_c%s_vs_inprocess_c%s" % (top, top)] = fp32[top]["items_per_s"] / result["inprocess"][top]["items_per_s"]
-    for q, base in (("tagger_onnx_int8", "tagger_onnx_fp32"), ("tagger_onnx_int8", "tagger_torch_fp32"), ("tagger_torch_int8", "tagger_torch_fp32"), ("tagger_onnx_fp32", "tagger_torch_fp32")):
+        ratio(f"triton_torch_fp32_c{top}_vs_inprocess_batched", fp32[top], result["inprocess"]["batched"])
+        ratio(f"triton_torch_fp32_c{top}_vs_inprocess_c{top}", fp32[top], result["inprocess"][top])
+    pairs = [(q, b) for q in ("tagger_onnx_int8", "tagger_onnx_int8_pc") for b in ("tagger_onnx_fp32", "tagger_torch_fp32")]
+    pairs += [("tagger_torch_int8", "tagger_torch_fp32"), ("tagger_onnx_fp32", "tagger_torch_fp32")]
+    for q, base in pairs:
         if q in result["triton"] and base in result["triton"]:
-            ratios[f"{q}_vs_{base}_throughput_c{top}"] = result["triton"][q][top]["items_per_s"] / result["triton"][base][top]["items_per_s"]
+            ratio(f"{q}_vs_{base}_throughput_c{top}", result["triton"][q][top], result["triton"][base][top])
             ratios[f"{q}_vs_{base}_micro_f1_points"] = 100 * (result["triton"][q]["micro_f1"] - result["triton"][base]["micro_f1"])
+    result["ratios_per_round"] = per_round
     result["ratios"] = ratios
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "triton_vs_inprocess.json").write_text(json.dumps(result, indent=1))

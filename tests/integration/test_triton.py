@@ -177,7 +177,65 @@ def test_onnx_export_matches_torch(tiny_model, tmp_path):
     assert cfg["runtime"] == "onnx" and cfg["onnx_max_abs_diff"] < 1e-4
     assert (path / "model.onnx").is_file() and not (path / "encoder" / "model.safetensors").exists()
     _, qpath = export_model(tiny_model, tmp_path, backend="onnx", quantize="int8")
-    assert (qpath / "model.int8.onnx").is_file() and not list(qpath.glob("model.onnx*"))
+    assert (qpath / "model.int8.onnx").is_file() and sorted(p.name for p in qpath.glob("model*")) == ["model.int8.onnx", "model.py"]
+
+
+def _export_cli(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "tagstream.cli", "export", *args], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_channel):
+    import json
+
+    import onnx
+
+    # --quantize int8 alone picks the onnx backend
+    _export_cli("--model", str(tiny_model), "--repo", str(tmp_path), "--quantize", "int8", *(["--per-channel"] if per_channel else []))
+    path = tmp_path / MODEL / "1"
+    cfg = json.loads((path / "tagger.json").read_text())
+    assert cfg["runtime"] == "onnx" and cfg["quantize"] == "int8" and cfg["quantize_per_channel"] is per_channel
+    assert cfg["onnx_mean_abs_diff"] < 0.02 and cfg["onnx_max_abs_diff"] < 0.5
+    ops = {n.op_type for n in onnx.load(str(path / "model.int8.onnx")).graph.node}
+    # attention fused and quantized, integer matmuls: the fast path, not a plain quantized graph
+    assert {"QAttention", "QEmbedLayerNormalization", "SkipLayerNormalization", "MatMulInteger"} <= ops, sorted(ops)
+
+
+def test_triton_serves_the_int8_export(tiny_model, tmp_path, sample_texts):
+    import onnxruntime as ort
+    from transformers import AutoTokenizer
+
+    _export_cli("--model", str(tiny_model), "--repo", str(tmp_path / "repo"), "--quantize", "int8")
+    vdir = tmp_path / "repo" / MODEL / "1"
+    srv = TritonServer(repo=tmp_path / "repo", workdir=tmp_path / "work", load_models=(MODEL,))
+    srv.start()
+    try:
+        deadline = time.monotonic() + 180
+        while not srv.model_ready(MODEL) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert srv.model_ready(MODEL), (srv.workdir / "tritonserver.log").read_text()[-3000:]
+        texts = sample_texts[:16]
+        batch = run(_with_client(srv, lambda c: c.infer(texts)))
+    finally:
+        srv.stop()
+    tok = AutoTokenizer.from_pretrained(vdir / "encoder")
+    sess = ort.InferenceSession(str(vdir / "model.int8.onnx"), providers=["CPUExecutionProvider"])
+    import json
+
+    max_length = json.loads((vdir / "tagger.json").read_text())["max_length"]
+    enc = tok(texts, truncation=True, max_length=max_length, padding=True, return_tensors="np")
+    want = sess.run(None, {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)})[0]
+    np.testing.assert_allclose(batch.scores, want, atol=1e-4)  # the same graph on the same batch
+    # Dynamic quantization scales activations per batch, so a text's int8 scores move a little with
+    # what it is batched with; alone, they stay close.
+    alone = np.stack([sess.run(None, {"input_ids": enc["input_ids"][i : i + 1, : enc["attention_mask"][i].sum()].astype(np.int64),
+                                      "attention_mask": enc["attention_mask"][i : i + 1, : enc["attention_mask"][i].sum()].astype(np.int64)})[0][0]
+                      for i in range(len(texts))])
+    assert np.abs(batch.scores - alone).max() < 0.1
+    fp32 = Tagger(tiny_model).scores(texts)
+    assert np.abs(batch.scores - fp32).mean() < 0.02
 
 
 def test_serve_cli_starts_and_stops_cleanly(repo, tmp_path):
