@@ -41,6 +41,8 @@ class TaggerWorker:
         self.runtime: Runtime | None = None
         self.last_batch_at = time.monotonic()
         self.inference_ok = True
+        # next offset to process per (topic, partition), for the lag gauge
+        self._positions: dict[tuple[str, int], int] = {}
         self.app = faust.App(
             s.app_id,
             broker=s.broker_url,
@@ -142,7 +144,10 @@ class TaggerWorker:
         self.last_batch_at = time.monotonic()
         log.info("batch done", extra={"topic": first.topic, "partition": first.partition, "offset": first.offset, "last_offset": last.offset,
                                        "events": len(records), "published": len(result.messages), "inferred": result.inferred, "cache_hits": result.cache_hits})
-        self._update_lag(records)
+        for r in records:
+            key = (r.topic, r.partition)
+            self._positions[key] = max(self._positions.get(key, 0), r.offset + 1)
+        self._refresh_lag()
 
     async def publish(self, messages: list[Outgoing]) -> None:
         """Send every message and wait for the broker's acknowledgement. A tag event that cannot be
@@ -176,20 +181,34 @@ class TaggerWorker:
                 attempt += 1
                 await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
 
-    def _update_lag(self, records: list[Record]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for r in records:
-            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
-        for (topic, partition), offset in last.items():
+    def _refresh_lag(self) -> None:
+        """Set the lag gauge of each assigned partition from its high watermark (which the consumer
+        keeps current while fetching) and the next offset to process. Called after each batch and
+        on every scrape, so a stalled worker (Triton away) shows its lag growing."""
+        consumer = self.app.consumer
+        try:
+            assigned = consumer.assignment()
+        except Exception:  # noqa: BLE001 - lag is best effort (consumer not started yet)
+            return
+        for (topic, partition), next_offset in list(self._positions.items()):
+            tp = TP(topic, partition)
+            if tp not in assigned:  # revoked: another worker reports it now
+                del self._positions[(topic, partition)]
+                try:
+                    self.metrics.consumer_lag.remove(topic, str(partition))
+                except KeyError:
+                    pass
+                continue
             try:
-                hw = self.app.consumer.highwater(TP(topic, partition))
+                hw = consumer.highwater(tp)
             except Exception:  # noqa: BLE001 - lag is best effort
                 continue
             if hw is not None:
-                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - offset - 1))
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - next_offset))
 
     # --- web endpoints -----------------------------------------------------------------------
     async def _metrics_view(self, web, request):
+        self._refresh_lag()
         return web.bytes(self.metrics.render(), content_type="text/plain; version=0.0.4")
 
     async def _health_view(self, web, request):

@@ -270,6 +270,9 @@ def test_triton_down_pauses_without_dropping_then_resumes(system):
         # nothing is tagged, nothing is dead-lettered while Triton is away
         assert wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 1, timeout=8) == []
         assert wait_for(system, DLQ, lambda r: r.key and r.key.startswith(run), 1, timeout=2) == []
+        # and the stalled worker's lag shows the waiting events (the gauge is computed on scrape)
+        workers = system.get("workers", [system["worker"]])
+        assert sum(w.metric("tagstream_consumer_lag") for w in workers) >= 6
     finally:
         system["triton"].start()
     deadline = time.monotonic() + 180
