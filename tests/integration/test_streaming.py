@@ -264,11 +264,15 @@ def test_redis_down_is_a_cache_miss_and_the_stream_goes_on(system):
 
 def test_triton_down_pauses_without_dropping_then_resumes(system):
     run = uuid.uuid4().hex[:6]
+    # The lag gauge covers partitions a worker has processed since it was assigned them: prime every
+    # partition (40 keys over a few partitions: all are hit, but for a ~1e-4 chance).
+    send(system, [event(f"{run}-prime-{i}", TITLES[i % len(TITLES)]) for i in range(40)])
+    assert len(wait_for(system, OUT, lambda r: r.key and r.key.startswith(f"{run}-prime-"), 40)) == 40
     system["triton"].stop()
     try:
         send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" no triton {i}") for i in range(6)])
         # nothing is tagged, nothing is dead-lettered while Triton is away
-        assert wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 1, timeout=8) == []
+        assert wait_for(system, OUT, lambda r: r.key and r.key.startswith(run) and "prime" not in r.key, 1, timeout=8) == []
         assert wait_for(system, DLQ, lambda r: r.key and r.key.startswith(run), 1, timeout=2) == []
         # and the stalled worker's lag shows the waiting events (the gauge is computed on scrape)
         workers = system.get("workers", [system["worker"]])
@@ -278,5 +282,5 @@ def test_triton_down_pauses_without_dropping_then_resumes(system):
     deadline = time.monotonic() + 180
     while not system["triton"].model_ready("product_tagger") and time.monotonic() < deadline:
         time.sleep(0.5)
-    got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 6, timeout=120)
+    got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run) and "prime" not in r.key, 6, timeout=120)
     assert {r.key for r in got} == {f"{run}-{i}" for i in range(6)}
