@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,14 @@ EXAMPLES = ROOT / "examples"
 # Never reach for a model hub from tests.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def tagstream(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run the `tagstream` CLI in a subprocess; with check, a failure shows the command's output."""
+    res = subprocess.run([sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
+    return res
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ for one epoch through the CLI, then evaluate and predict with it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -13,15 +11,11 @@ import numpy as np
 import pytest
 
 from tagstream.artifact import TagVocabulary
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, tagstream
 from trainer.data import load_dataset
 from trainer.metrics import multilabel_metrics
 
 pytestmark = pytest.mark.integration
-
-
-def tagstream(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, check=check, timeout=600)
 
 
 @pytest.fixture(scope="module")

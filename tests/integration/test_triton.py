@@ -20,6 +20,7 @@ from stream.net import free_port
 from stream.triton_client import TritonTagger
 from stream.tritonserver import TritonServer
 from trainer.export import export_model, versions
+from tests.conftest import tagstream
 from trainer.predict import Tagger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -180,12 +181,6 @@ def test_onnx_export_matches_torch(tiny_model, tmp_path):
     assert (qpath / "model.int8.onnx").is_file() and sorted(p.name for p in qpath.glob("model*")) == ["model.int8.onnx", "model.py"]
 
 
-def _export_cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "tagstream.cli", "export", *args], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return out.stdout
-
-
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_channel):
     import json
@@ -193,7 +188,7 @@ def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_chann
     import onnx
 
     # --quantize int8 alone picks the onnx backend
-    _export_cli("--model", str(tiny_model), "--repo", str(tmp_path), "--quantize", "int8", *(["--per-channel"] if per_channel else []))
+    tagstream("export", "--model", str(tiny_model), "--repo", str(tmp_path), "--quantize", "int8", *(["--per-channel"] if per_channel else []))
     path = tmp_path / MODEL / "1"
     cfg = json.loads((path / "tagger.json").read_text())
     assert cfg["runtime"] == "onnx" and cfg["quantize"] == "int8" and cfg["quantize_per_channel"] is per_channel
@@ -207,7 +202,7 @@ def test_triton_serves_the_int8_export(tiny_model, tmp_path, sample_texts):
     import onnxruntime as ort
     from transformers import AutoTokenizer
 
-    _export_cli("--model", str(tiny_model), "--repo", str(tmp_path / "repo"), "--quantize", "int8")
+    tagstream("export", "--model", str(tiny_model), "--repo", str(tmp_path / "repo"), "--quantize", "int8")
     vdir = tmp_path / "repo" / MODEL / "1"
     srv = TritonServer(repo=tmp_path / "repo", workdir=tmp_path / "work", load_models=(MODEL,))
     srv.start()
