@@ -28,10 +28,6 @@ def register(app: typer.Typer) -> None:
         """Write the next integer version of the model into the Triton repository (atomically)."""
         from trainer.export import ServingConfig, export_model
 
-        if backend is None:
-            # ONNX Runtime's fused int8 graph is faster and more accurate than torch's dynamic int8
-            # (bench/results/triton_vs_inprocess.json)
-            backend = "onnx" if quantize == "int8" else "torch"
         if instance_kind not in ("cpu", "gpu"):
             raise typer.BadParameter("--instance-kind takes cpu or gpu")
         count = instance_count or (ServingConfig().instance_count if instance_kind == "cpu" else 1)
