@@ -181,6 +181,20 @@ def test_onnx_export_matches_torch(tiny_model, tmp_path):
     assert (qpath / "model.int8.onnx").is_file() and sorted(p.name for p in qpath.glob("model*")) == ["model.int8.onnx", "model.py"]
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_served_scorer_runs_without_triton_and_matches_the_model(tiny_model, tmp_path, sample_texts, backend):
+    """The backend's VersionScorer (what Triton runs, and what the benchmark measures in-process)
+    loads an exported version outside Triton and gives the in-process model's scores."""
+    from trainer.triton_backend.model import VersionScorer
+
+    _, path = export_model(tiny_model, tmp_path, backend=backend)
+    scorer = VersionScorer(path, threads=1)
+    texts = sample_texts[:12]
+    np.testing.assert_allclose(scorer.scores(texts), Tagger(tiny_model).scores(texts), atol=1e-4)
+    assert scorer.scores([]).shape == (0, len(scorer.tags))
+    assert scorer.tags == Tagger(tiny_model).vocab.tags
+
+
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_channel):
     import json

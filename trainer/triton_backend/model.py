@@ -1,7 +1,9 @@
 """Triton python backend for the tagstream product tagger.
 
 Self-contained: imports only numpy, torch, transformers, safetensors (and onnxruntime for ONNX
-exports) from the backend's Python environment, and reads the version directory's own files:
+exports) from the backend's Python environment, and reads the version directory's own files.
+`VersionScorer` is the model itself and runs without Triton (the benchmark measures the exported
+artefact in-process with it); `TritonPythonModel` adds the request handling.
 
   encoder/ (config, weights, tokenizer)  head.safetensors  tagger.json  labels.json  thresholds.json
   model.onnx (ONNX exports; model.int8.onnx when quantized)
@@ -20,20 +22,32 @@ import os
 from pathlib import Path
 
 import numpy as np
-import triton_python_backend_utils as pb_utils
+
+try:
+    import triton_python_backend_utils as pb_utils
+except ImportError:  # outside Triton's stub: VersionScorer alone (benchmarks, tests)
+    pb_utils = None
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# One instance per core: the tokenizer's own thread pool would only compete with the other instances.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-class TritonPythonModel:
-    def initialize(self, args):
+class VersionError(Exception):
+    """The version directory cannot be served (inconsistent files)."""
+
+
+class VersionScorer:
+    """Tag scores for texts from one exported version directory, exactly as served: the tokenizer,
+    then torch or ONNX Runtime, with `threads` intra-op threads. Needs no Triton."""
+
+    def __init__(self, version_dir: str | Path, threads: int | None = None, device: str = "cpu"):
         import torch
         from transformers import AutoTokenizer
 
         self.torch = torch
-        version_dir = Path(args["model_repository"]) / args["model_version"]
-        self.version = args["model_version"]
+        version_dir = Path(version_dir)
         cfg = json.loads((version_dir / "tagger.json").read_text(encoding="utf-8"))
         self.tags = json.loads((version_dir / "labels.json").read_text(encoding="utf-8"))["tags"]
         thr = json.loads((version_dir / "thresholds.json").read_text(encoding="utf-8"))
@@ -42,10 +56,8 @@ class TritonPythonModel:
         # Characters kept before tokenising: generous for max_length tokens, and bounds the work a
         # huge input can cause.
         self.max_chars = self.max_length * 32
-        params = json.loads(args.get("model_config", "{}")).get("parameters", {})
-        threads = params.get("torch_threads", {}).get("string_value")
         if threads:
-            torch.set_num_threads(int(threads))
+            torch.set_num_threads(threads)
         self.tokenizer = AutoTokenizer.from_pretrained(version_dir / "encoder", local_files_only=True)
         self.runtime = cfg.get("runtime", "torch")
         n_tags = len(self.tags)
@@ -55,21 +67,21 @@ class TritonPythonModel:
             name = "model.int8.onnx" if cfg.get("quantize") == "int8" else "model.onnx"
             opts = ort.SessionOptions()
             if threads:
-                opts.intra_op_num_threads = int(threads)
+                opts.intra_op_num_threads = threads
             self.session = ort.InferenceSession(str(version_dir / name), opts, providers=["CPUExecutionProvider"])
             out_dim = self.session.get_outputs()[0].shape[-1]
             if isinstance(out_dim, int) and out_dim != n_tags:
-                raise pb_utils.TritonModelException(f"{name} has {out_dim} outputs but labels.json has {n_tags} tags")
+                raise VersionError(f"{name} has {out_dim} outputs but labels.json has {n_tags} tags")
         else:
             from safetensors.torch import load_file
             from transformers import AutoModel
 
-            self.device = "cuda" if args.get("model_instance_kind") == "GPU" and torch.cuda.is_available() else "cpu"
+            self.device = device if device == "cpu" or torch.cuda.is_available() else "cpu"
             self.encoder = AutoModel.from_pretrained(version_dir / "encoder", local_files_only=True).float().eval()
             head = load_file(str(version_dir / "head.safetensors"))
             hidden = self.encoder.config.hidden_size
             if tuple(head["weight"].shape) != (n_tags, hidden):
-                raise pb_utils.TritonModelException(
+                raise VersionError(
                     f"head.safetensors has shape {tuple(head['weight'].shape)}, expected ({n_tags}, {hidden}) from labels.json and the encoder"
                 )
             self.head = torch.nn.Linear(hidden, n_tags)
@@ -80,14 +92,13 @@ class TritonPythonModel:
                 self.head = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(self.head), {torch.nn.Linear}, dtype=torch.qint8)
             self.encoder.to(self.device)
             self.head.to(self.device)
-        self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
-        # torch + transformers leave millions of long-lived objects; without this, each full GC
-        # pass walks them all and stalls a request for ~0.5 s every second or so under load.
-        gc.collect()
-        gc.freeze()
 
-    def _scores(self, texts: list[str]) -> np.ndarray:
+    def scores(self, texts: list[str]) -> np.ndarray:
+        """Sigmoid scores, one row per text, one column per tag (texts longer than max_chars are cut)."""
         torch = self.torch
+        if not texts:
+            return np.zeros((0, len(self.tags)), dtype=np.float32)
+        texts = [t[: self.max_chars] for t in texts]
         enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
         ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
         if self.runtime == "onnx":
@@ -99,6 +110,27 @@ class TritonPythonModel:
             m = mask_t.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             return torch.sigmoid(self.head(pooled)).float().cpu().numpy()
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        version_dir = Path(args["model_repository"]) / args["model_version"]
+        self.version = args["model_version"]
+        params = json.loads(args.get("model_config", "{}")).get("parameters", {})
+        threads = params.get("torch_threads", {}).get("string_value")
+        device = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"
+        try:
+            self.scorer = VersionScorer(version_dir, int(threads) if threads else None, device)
+        except VersionError as e:
+            raise pb_utils.TritonModelException(str(e)) from None
+        self.tags = self.scorer.tags
+        self.thresholds = self.scorer.thresholds
+        self.max_chars = self.scorer.max_chars
+        self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
+        # torch + transformers leave millions of long-lived objects; without this, each full GC
+        # pass walks them all and stalls a request for ~0.5 s every second or so under load.
+        gc.collect()
+        gc.freeze()
 
     def _decode(self, request):
         tensor = pb_utils.get_input_tensor_by_name(request, "TEXT")
@@ -125,7 +157,7 @@ class TritonPythonModel:
                 responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"bad input: {e}"))
         flat = [t for _, texts in decoded for t in texts]
         try:
-            scores = self._scores(flat) if flat else np.zeros((0, len(self.tags)), dtype=np.float32)
+            scores = self.scorer.scores(flat)
         except Exception as e:  # keep serving: fail these requests, not the model
             for r, _ in decoded:
                 responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"inference failed: {e}"))
@@ -146,4 +178,4 @@ class TritonPythonModel:
         return responses
 
     def finalize(self):
-        self.encoder = self.head = self.session = None
+        self.scorer = None
