@@ -68,7 +68,12 @@ class VersionScorer:
             opts = ort.SessionOptions()
             if threads:
                 opts.intra_op_num_threads = threads
-            self.session = ort.InferenceSession(str(version_dir / name), opts, providers=["CPUExecutionProvider"])
+            # On a GPU instance with onnxruntime-gpu, CUDA first; ONNX Runtime runs what CUDA lacks
+            # (the int8 graph's quantized ops) on the CPU.
+            providers = ["CPUExecutionProvider"]
+            if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+                providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
+            self.session = ort.InferenceSession(str(version_dir / name), opts, providers=providers)
             out_dim = self.session.get_outputs()[0].shape[-1]
             if isinstance(out_dim, int) and out_dim != n_tags:
                 raise VersionError(f"{name} has {out_dim} outputs but labels.json has {n_tags} tags")
@@ -76,7 +81,7 @@ class VersionScorer:
             from safetensors.torch import load_file
             from transformers import AutoModel
 
-            self.device = device if device == "cpu" or torch.cuda.is_available() else "cpu"
+            self.device = device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
             self.encoder = AutoModel.from_pretrained(version_dir / "encoder", local_files_only=True).float().eval()
             head = load_file(str(version_dir / "head.safetensors"))
             hidden = self.encoder.config.hidden_size
@@ -118,7 +123,7 @@ class TritonPythonModel:
         self.version = args["model_version"]
         params = json.loads(args.get("model_config", "{}")).get("parameters", {})
         threads = params.get("torch_threads", {}).get("string_value")
-        device = "cuda" if args.get("model_instance_kind") == "GPU" else "cpu"
+        device = f"cuda:{args.get('model_instance_device_id', '0')}" if args.get("model_instance_kind") == "GPU" else "cpu"
         try:
             self.scorer = VersionScorer(version_dir, int(threads) if threads else None, device)
         except VersionError as e:
