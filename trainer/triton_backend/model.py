@@ -130,7 +130,6 @@ class TritonPythonModel:
             raise pb_utils.TritonModelException(str(e)) from None
         self.tags = self.scorer.tags
         self.thresholds = self.scorer.thresholds
-        self.max_chars = self.scorer.max_chars
         self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
         # torch + transformers leave millions of long-lived objects; without this, each full GC
         # pass walks them all and stalls a request for ~0.5 s every second or so under load.
@@ -149,7 +148,7 @@ class TritonPythonModel:
                     raw = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     raise ValueError(f"TEXT[{i}] is not valid UTF-8 ({e.reason} at byte {e.start})") from None
-            texts.append(str(raw)[: self.max_chars])
+            texts.append(str(raw))
         return texts
 
     def execute(self, requests):
