@@ -31,6 +31,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import psutil
@@ -68,16 +69,17 @@ def cpu_seconds(proc: psutil.Process, tree: bool = False) -> float:
     return total
 
 
-def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) -> dict:
+def bench_batches(score: Callable[[list[str]], object], texts: list[str], batch: int, n_items: int) -> dict:
+    """In-process throughput of `score` (a model or an exported artefact) on batches of `batch` texts."""
     lat, done = [], 0
-    predict_proba(tagger.model, tagger.tokenizer, texts[:batch], batch_size=batch)  # warm-up
+    score(texts[:batch])  # warm-up
     me = psutil.Process()
     cpu0 = cpu_seconds(me)
     t0 = time.perf_counter()
     while done < n_items:
         chunk = [texts[(done + i) % len(texts)] for i in range(batch)]
         s = time.perf_counter()
-        predict_proba(tagger.model, tagger.tokenizer, chunk, batch_size=batch)
+        score(chunk)
         lat.append(time.perf_counter() - s)
         done += batch
     wall = time.perf_counter() - t0
@@ -85,16 +87,9 @@ def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) 
             "cpu_cores": (cpu_seconds(me) - cpu0) / wall}
 
 
-def bench_artefact(scorer: VersionScorer, texts: list[str], batch: int, n_items: int) -> dict:
-    """The exported artefact itself, in-process (no Triton): tokenizer + torch or ONNX Runtime."""
-    scorer.scores(texts[:batch])  # warm-up
-    me = psutil.Process()
-    cpu0, t0, done = cpu_seconds(me), time.perf_counter(), 0
-    while done < n_items:
-        scorer.scores([texts[(done + i) % len(texts)] for i in range(batch)])
-        done += batch
-    wall = time.perf_counter() - t0
-    return {"items_per_s": done / wall, "items": done, "cpu_cores": (cpu_seconds(me) - cpu0) / wall}
+def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) -> dict:
+    """The trained model in-process (torch, all cores)."""
+    return bench_batches(lambda chunk: predict_proba(tagger.model, tagger.tokenizer, chunk, batch_size=batch), texts, batch, n_items)
 
 
 def median_round(rounds: list[dict]) -> dict:
@@ -196,7 +191,7 @@ def main() -> None:
                     for name in args.variants:
                         res = asyncio.run(bench_triton(server.grpc_url, name, texts, c, args.items, server_proc))
                         if c == top:  # B V(Triton) V(artefact in-process) B: the reference right before and after
-                            raw = bench_artefact(scorers[name], texts, 32, args.items)
+                            raw = bench_batches(scorers[name].scores, texts, 32, args.items)
                             after = bench_inprocess(tagger, texts, 32, args.items)
                             inproc_rounds["batched"].append(before)
                             ref = (before["items_per_s"] + after["items_per_s"]) / 2
