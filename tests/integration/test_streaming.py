@@ -106,28 +106,28 @@ def send(system, events: list[OutEvent]) -> None:
     asyncio.run(produce(system["broker"].url, IN, events))
 
 
-def wait_for(system, topic: str, want, n: int, timeout: float = 90.0) -> list:
-    """Messages on `topic` accepted by `want`, until n of them arrived."""
+def wait_for(system, topic: str, want, n: int, timeout: float = 90.0, distinct=None) -> list:
+    """Messages on `topic` accepted by `want`, until n of them arrived (with `distinct`, n different
+    `distinct(record)` values: replays count once) or the timeout passed; what arrived by then."""
+    got: list = []
 
     async def go():
-        got = []
-        end = time.monotonic() + timeout
+        seen = set()
         async for r in read_topic(system["broker"].url, topic, idle_timeout_s=None):
             if want(r):
                 got.append(r)
-                if len(got) >= n:
-                    return got
-            if time.monotonic() > end:
-                return got
-        return got
+                seen.add(distinct(r) if distinct else len(got))
+                if len(seen) >= n:
+                    return
 
     async def bounded():
         try:
-            return await asyncio.wait_for(go(), timeout + 5)
+            await asyncio.wait_for(go(), timeout)
         except asyncio.TimeoutError:
-            return []
+            pass
 
-    return asyncio.run(bounded())
+    asyncio.run(bounded())
+    return got
 
 
 def triton_inference_count(system) -> float:
@@ -286,32 +286,17 @@ def test_triton_down_pauses_without_dropping_then_resumes(system):
     assert {r.key for r in got} == {f"{run}-{i}" for i in range(6)}
 
 
+def source_id(r) -> str:
+    return r.value["source_event_id"]
+
+
 def tagged_events(system, ids: set[str], minimum_distinct: int, timeout: float) -> list:
-    """Tag events for the given source event ids, read until `minimum_distinct` of the ids are
-    covered (replays count once) or the timeout passes; what arrived by then."""
-    got: list = []
-
-    async def go():
-        seen = set()
-        async for r in read_topic(system["broker"].url, OUT, idle_timeout_s=None):
-            if r.value is not None and r.value["source_event_id"] in ids:
-                got.append(r)
-                seen.add(r.value["source_event_id"])
-                if len(seen) >= minimum_distinct:
-                    return
-
-    async def bounded():
-        try:
-            await asyncio.wait_for(go(), timeout)
-        except asyncio.TimeoutError:
-            pass
-
-    asyncio.run(bounded())
-    return got
+    """Tag events for the given source event ids, until `minimum_distinct` of the ids are covered."""
+    return wait_for(system, OUT, lambda r: r.value is not None and source_id(r) in ids, minimum_distinct, timeout, distinct=source_id)
 
 
-def distinct(records: list) -> set[str]:
-    return {r.value["source_event_id"] for r in records}
+def source_ids(records: list) -> set[str]:
+    return {source_id(r) for r in records}
 
 
 def test_workers_killed_and_stopped_mid_stream_lose_nothing(system):
@@ -328,20 +313,20 @@ def test_workers_killed_and_stopped_mid_stream_lose_nothing(system):
         return {json.loads(e.value)["event_id"] for e in events}
 
     killed = backlog("kill")
-    assert len(distinct(tagged_events(system, killed, 20, timeout=120))) >= 20, "tagging did not start"
+    assert len(source_ids(tagged_events(system, killed, 20, timeout=120))) >= 20, "tagging did not start"
     for w in system.get("workers", [system["worker"]]):
         w.proc.kill()  # SIGKILL: no commit, no leave-group
         w.proc.wait(10)
-    at_kill = distinct(tagged_events(system, killed, n, timeout=3))
+    at_kill = source_ids(tagged_events(system, killed, n, timeout=3))
     assert len(at_kill) < n, "the backlog was done before the kill: make it larger"
     restarted = Worker(system["env"], system["work"] / "worker-after-kill.log")
     system["workers"] = [restarted]
     restarted.wait_assigned(timeout=120)
-    after_kill = distinct(tagged_events(system, killed, n, timeout=120))
+    after_kill = source_ids(tagged_events(system, killed, n, timeout=120))
     assert after_kill == killed, f"{n - len(after_kill)} of {n} events lost to the SIGKILL ({len(at_kill)} were tagged before it)"
 
     stopped = backlog("term")
-    assert len(distinct(tagged_events(system, stopped, 20, timeout=60))) >= 20, "tagging did not start"
+    assert len(source_ids(tagged_events(system, stopped, 20, timeout=60))) >= 20, "tagging did not start"
     restarted.stop()  # SIGTERM while the second backlog is being tagged: a clean stop
     assert restarted.proc.returncode == 0, restarted.log.read_text()[-3000:]
     last = Worker(system["env"], system["work"] / "worker-after-term.log")
