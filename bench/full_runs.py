@@ -47,15 +47,32 @@ def main() -> None:
     for ds in args.datasets:
         for cfg in args.configs:
             out = args.out / f"{ds}-{cfg}"
-            cmd = cli + ["train", "--train", str(args.data / f"{ds}.train.jsonl"), "--val", str(args.data / f"{ds}.val.jsonl"),
-                         "--out", str(out), "--epochs", args.epochs, "--patience", "3", "--threads", args.threads] + CONFIGS[cfg]
+            cmd = (
+                cli
+                + [
+                    "train",
+                    "--train",
+                    str(args.data / f"{ds}.train.jsonl"),
+                    "--val",
+                    str(args.data / f"{ds}.val.jsonl"),
+                    "--out",
+                    str(out),
+                    "--epochs",
+                    args.epochs,
+                    "--patience",
+                    "3",
+                    "--threads",
+                    args.threads,
+                ]
+                + CONFIGS[cfg]
+            )
             if cfg != args.configs[0]:
                 cmd.append("--no-references")
             if args.max_items:
                 cmd += ["--max-items", args.max_items]
             if args.base_model:
                 cmd += ["--base-model", args.base_model]
-            log = open(args.out / f"{ds}-{cfg}.log", "w")
+            log = open(args.out / f"{ds}-{cfg}.log", "w")  # noqa: SIM115 - the child writes it until it exits
             procs[(ds, cfg)] = (subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), out)
     failed = []
     for key, (p, _) in procs.items():
@@ -79,19 +96,35 @@ def main() -> None:
         ref_src = args.out / f"{ds}-{args.configs[0]}" / "references"
         if best_cfg != args.configs[0] and ref_src.is_dir():
             shutil.copytree(ref_src, best_dir / "references", dirs_exist_ok=True)
-        res = subprocess.run(cli + ["evaluate", "--model", str(best_dir), "--data", str(args.data / f"{ds}.test.jsonl"), "--json"],
-                             capture_output=True, text=True, check=True)
+        res = subprocess.run(
+            cli + ["evaluate", "--model", str(best_dir), "--data", str(args.data / f"{ds}.test.jsonl"), "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         test = json.loads(res.stdout)
         keys = ("micro_f1", "macro_f1", "samples_f1", "micro_precision", "micro_recall", "n_items", "n_tags")
         summary["datasets"][ds] = {
             "chosen_config": best_cfg,
             "config_flags": CONFIGS[best_cfg],
-            "validation_by_config": {c: {"micro_f1": m["validation"]["model"]["micro_f1"], "macro_f1": m["validation"]["model"]["macro_f1"],
-                                         "best_epoch": m["best_epoch"], "train_seconds": m["train_seconds"]} for _, c, m in cands},
+            "validation_by_config": {
+                c: {
+                    "micro_f1": m["validation"]["model"]["micro_f1"],
+                    "macro_f1": m["validation"]["model"]["macro_f1"],
+                    "best_epoch": m["best_epoch"],
+                    "train_seconds": m["train_seconds"],
+                }
+                for _, c, m in cands
+            },
             "train_seconds": best["train_seconds"],
-            "reference_train_seconds": json.loads((args.out / f"{ds}-{args.configs[0]}" / "metrics.json").read_text())["reference_train_seconds"],
+            "reference_train_seconds": json.loads((args.out / f"{ds}-{args.configs[0]}" / "metrics.json").read_text())[
+                "reference_train_seconds"
+            ],
             "n_train": best["n_train"],
-            "test": {"fine_tuned": {k: test[k] for k in keys}, **{n: {k: r[k] for k in keys} for n, r in test["references"].items()}},
+            "test": {
+                "fine_tuned": {k: test[k] for k in keys},
+                **{n: {k: r[k] for k in keys} for n, r in test["references"].items()},
+            },
             "history": best["history"],
         }
         (args.results / "curves").mkdir(parents=True, exist_ok=True)
@@ -114,7 +147,7 @@ def plot(summary: dict, path: Path) -> None:
     dss = list(summary["datasets"])
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=110)
     names = ["fine_tuned", "head_only", "tfidf"]
-    for ax, metric in zip(axes, ("micro_f1", "macro_f1")):
+    for ax, metric in zip(axes, ("micro_f1", "macro_f1"), strict=True):
         for i, n in enumerate(names):
             vals = [summary["datasets"][d]["test"].get(n, {}).get(metric, 0) for d in dss]
             ax.bar([x + i * 0.27 for x in range(len(dss))], vals, width=0.27, label=n)

@@ -30,19 +30,20 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import psutil
 
-from stream.triton_client import TritonTagger
-from stream.tritonserver import TritonServer
-from trainer.data import load_dataset
-from trainer.export import ServingConfig, export_model
-from trainer.metrics import multilabel_metrics
-from trainer.predict import Tagger, predict_proba
-from trainer.triton_backend.model import VersionScorer
+from tagstream.localstack.triton import TritonServer
+from tagstream.stream.triton_client import TritonTagger
+from tagstream.trainer.data import load_dataset
+from tagstream.trainer.export import export_model
+from tagstream.trainer.metrics import multilabel_metrics
+from tagstream.trainer.predict import Tagger, predict_proba
+from tagstream.trainer.serving import ServingConfig
+from tagstream.trainer.triton_backend.model import VersionScorer
 
 VARIANTS = {  # model name in the bench repo: (backend, quantize, per-channel)
     "tagger_torch_fp32": ("torch", None, False),
@@ -83,13 +84,23 @@ def bench_batches(score: Callable[[list[str]], object], texts: list[str], batch:
         lat.append(time.perf_counter() - s)
         done += batch
     wall = time.perf_counter() - t0
-    return {"items_per_s": done / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "items": done,
-            "cpu_cores": (cpu_seconds(me) - cpu0) / wall}
+    return {
+        "items_per_s": done / wall,
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "items": done,
+        "cpu_cores": (cpu_seconds(me) - cpu0) / wall,
+    }
 
 
 def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) -> dict:
     """The trained model in-process (torch, all cores)."""
-    return bench_batches(lambda chunk: predict_proba(tagger.model, tagger.tokenizer, chunk, batch_size=batch), texts, batch, n_items)
+    return bench_batches(
+        lambda chunk: predict_proba(tagger.model, tagger.tokenizer, chunk, batch_size=batch),
+        texts,
+        batch,
+        n_items,
+    )
 
 
 def median_round(rounds: list[dict]) -> dict:
@@ -98,7 +109,9 @@ def median_round(rounds: list[dict]) -> dict:
     return ordered[len(ordered) // 2] | {"rounds_items_per_s": [r["items_per_s"] for r in rounds]}
 
 
-async def bench_triton(url: str, model: str, texts: list[str], concurrency: int, n_items: int, server: psutil.Process) -> dict:
+async def bench_triton(
+    url: str, model: str, texts: list[str], concurrency: int, n_items: int, server: psutil.Process
+) -> dict:
     me = psutil.Process()
     async with TritonTagger(url, model, timeout_s=60) as client:
         await client.infer(texts[:4])  # warm-up + metadata
@@ -116,8 +129,14 @@ async def bench_triton(url: str, model: str, texts: list[str], concurrency: int,
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
         cpu1, srv1 = cpu_seconds(me), cpu_seconds(server, tree=True)
-    return {"items_per_s": n_items / wall, "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "items": n_items,
-            "server_cpu_cores": (srv1 - srv0) / wall, "client_cpu_cores": (cpu1 - cpu0) / wall}
+    return {
+        "items_per_s": n_items / wall,
+        "p50_ms": pct(lat, 50),
+        "p99_ms": pct(lat, 99),
+        "items": n_items,
+        "server_cpu_cores": (srv1 - srv0) / wall,
+        "client_cpu_cores": (cpu1 - cpu0) / wall,
+    }
 
 
 async def served_f1(url: str, model: str, texts: list[str], y: np.ndarray, thresholds: np.ndarray) -> float:
@@ -145,9 +164,16 @@ def main() -> None:
     thr = tagger.thresholds.vector(tagger.vocab.tags)
     threads = os.cpu_count() or 1
 
-    result: dict = {"machine": {"cpus": threads, "platform": platform.platform(), "python": platform.python_version()},
-                    "model": str(args.model), "data": str(args.data), "n_items_data": len(texts), "rounds": args.rounds, "warmup_rounds": args.warmup_rounds,
-                    "inprocess": {}, "triton": {}}
+    result: dict = {
+        "machine": {"cpus": threads, "platform": platform.platform(), "python": platform.python_version()},
+        "model": str(args.model),
+        "data": str(args.data),
+        "n_items_data": len(texts),
+        "rounds": args.rounds,
+        "warmup_rounds": args.warmup_rounds,
+        "inprocess": {},
+        "triton": {},
+    }
     inproc_keys = {str(c): c for c in args.concurrency} | {"batched": 32}
     inproc_rounds: dict = {k: [] for k in inproc_keys}
     inproc_scores = tagger.scores(texts)
@@ -158,19 +184,28 @@ def main() -> None:
         repo = Path(tmp) / "repo"
         for name in args.variants:
             backend, quant, per_channel = VARIANTS[name]
-            export_model(args.model, repo, backend=backend, quantize=quant, per_channel=per_channel,
-                         serving=ServingConfig(model_name=name, torch_threads=1, instance_count=threads, max_batch_size=64, preferred_batch_sizes=(4, 8, 16, 32)))
+            export_model(
+                args.model,
+                repo,
+                backend=backend,
+                quantize=quant,
+                per_channel=per_channel,
+                serving=ServingConfig(
+                    model_name=name,
+                    threads=1,
+                    instance_count=threads,
+                    max_batch_size=64,
+                    preferred_batch_sizes=(4, 8, 16, 32),
+                ),
+            )
         # each exported artefact in-process too, with all cores: the raw model speed of every variant
         scorers = {name: VersionScorer(repo / name / "1", threads=threads) for name in args.variants}
         raw_rounds: dict = {name: [] for name in args.variants}
-        server = TritonServer(repo=repo, workdir=Path(tmp) / "work", load_models=tuple(args.variants))
+        server = TritonServer(repo, Path(tmp) / "work", load_models=tuple(args.variants))
         server.start()
         try:
-            deadline = time.monotonic() + 300
-            while not all(server.model_ready(n) for n in args.variants):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"models did not load; see {server.workdir / 'tritonserver.log'}")
-                time.sleep(1)
+            for n in args.variants:
+                server.wait_model_ready(n)
             server_proc = psutil.Process(server.proc.pid)
             rounds: dict = {name: {c: [] for c in args.concurrency} for name in args.variants}
             for r in range(-args.warmup_rounds, args.rounds):
@@ -195,8 +230,14 @@ def main() -> None:
                             after = bench_inprocess(tagger, texts, 32, args.items)
                             inproc_rounds["batched"].append(before)
                             ref = (before["items_per_s"] + after["items_per_s"]) / 2
-                            res |= {"inprocess_batched_around": ref, "vs_inprocess_batched": res["items_per_s"] / ref}
-                            raw |= {"inprocess_batched_around": ref, "vs_inprocess_batched": raw["items_per_s"] / ref}
+                            res |= {
+                                "inprocess_batched_around": ref,
+                                "vs_inprocess_batched": res["items_per_s"] / ref,
+                            }
+                            raw |= {
+                                "inprocess_batched_around": ref,
+                                "vs_inprocess_batched": raw["items_per_s"] / ref,
+                            }
                             raw_rounds[name].append(raw)
                             print(label, name, "artefact in-process, batches of 32", raw, flush=True)
                             print(label, "in-process batched", after, flush=True)
@@ -210,7 +251,9 @@ def main() -> None:
                 res |= {str(c): median_round(rounds[name][c]) for c in args.concurrency}
                 res[str(top)]["rounds_vs_inprocess_batched"] = [x["vs_inprocess_batched"] for x in rounds[name][top]]
                 res["artefact_inprocess_batched"] = median_round(raw_rounds[name])
-                res["artefact_inprocess_batched"]["rounds_vs_inprocess_batched"] = [x["vs_inprocess_batched"] for x in raw_rounds[name]]
+                res["artefact_inprocess_batched"]["rounds_vs_inprocess_batched"] = [
+                    x["vs_inprocess_batched"] for x in raw_rounds[name]
+                ]
                 result["triton"][name] = res
             result["inprocess"] = {k: median_round(v) for k, v in inproc_rounds.items()}
         finally:
@@ -226,12 +269,22 @@ def main() -> None:
         ratios[f"{name}_c{top}_vs_inprocess_batched"] = float(np.median(rs))
     fp32 = result["triton"].get("tagger_torch_fp32", {})
     if fp32:  # against in-process at the same concurrency (batches of `top`), measured earlier in the round
-        rs = [a / b for a, b in zip(fp32[str(top)]["rounds_items_per_s"], result["inprocess"][str(top)]["rounds_items_per_s"])]
+        rs = [
+            a / b
+            for a, b in zip(
+                fp32[str(top)]["rounds_items_per_s"], result["inprocess"][str(top)]["rounds_items_per_s"], strict=True
+            )
+        ]
         per_round[f"tagger_torch_fp32_c{top}_vs_inprocess_c{top}"] = rs
         ratios[f"tagger_torch_fp32_c{top}_vs_inprocess_c{top}"] = float(np.median(rs))
-    pairs = [(q, b) for q in ("tagger_onnx_int8", "tagger_onnx_int8_pc") for b in ("tagger_onnx_fp32", "tagger_torch_fp32")]
+    pairs = [
+        (q, b) for q in ("tagger_onnx_int8", "tagger_onnx_int8_pc") for b in ("tagger_onnx_fp32", "tagger_torch_fp32")
+    ]
     pairs += [("tagger_torch_int8", "tagger_torch_fp32"), ("tagger_onnx_fp32", "tagger_torch_fp32")]
-    raw = {name: np.asarray(res["artefact_inprocess_batched"]["rounds_vs_inprocess_batched"]) for name, res in result["triton"].items()}
+    raw = {
+        name: np.asarray(res["artefact_inprocess_batched"]["rounds_vs_inprocess_batched"])
+        for name, res in result["triton"].items()
+    }
     for name in norm:  # what serving keeps of each artefact's own in-process speed
         rs = norm[name] / raw[name]
         per_round[f"{name}_c{top}_vs_same_artefact_inprocess"] = rs.tolist()
@@ -244,7 +297,9 @@ def main() -> None:
             rs = raw[q] / raw[base]  # the models alone, in-process, batches of 32
             per_round[f"{q}_vs_{base}_throughput_inprocess"] = rs.tolist()
             ratios[f"{q}_vs_{base}_throughput_inprocess"] = float(np.median(rs))
-            ratios[f"{q}_vs_{base}_micro_f1_points"] = 100 * (result["triton"][q]["micro_f1"] - result["triton"][base]["micro_f1"])
+            ratios[f"{q}_vs_{base}_micro_f1_points"] = 100 * (
+                result["triton"][q]["micro_f1"] - result["triton"][base]["micro_f1"]
+            )
     result["ratios_per_round"] = per_round
     result["ratios"] = ratios
     args.out.mkdir(parents=True, exist_ok=True)
@@ -260,22 +315,40 @@ def plot(result: dict, concurrency: list[int], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(16, 4.4), dpi=110)
-    series = {"in-process torch": result["inprocess"]} | {k.replace("tagger_", "triton "): v for k, v in result["triton"].items()}
+    series = {"in-process torch": result["inprocess"]} | {
+        k.replace("tagger_", "triton "): v for k, v in result["triton"].items()
+    }
     for label, res in series.items():
         xs = [c for c in concurrency if str(c) in res]
         a1.plot(xs, [res[str(c)]["items_per_s"] for c in xs], "o-", label=label)
         a2.plot(xs, [res[str(c)]["p99_ms"] for c in xs], "o-", label=label)
     a1.axhline(result["inprocess"]["batched"]["items_per_s"], color="grey", ls=":", label="in-process batched (32)")
     a1.set(xscale="log", xlabel="client concurrency", ylabel="items/s", title="throughput")
-    a2.set(xscale="log", yscale="log", xlabel="client concurrency", ylabel="p99 latency (ms)", title="p99 latency per request")
+    a2.set(
+        xscale="log",
+        yscale="log",
+        xlabel="client concurrency",
+        ylabel="p99 latency (ms)",
+        title="p99 latency per request",
+    )
     for a in (a1, a2):
         a.set_xticks(concurrency, [str(c) for c in concurrency])
     a1.legend(fontsize=7)
     top = str(max(concurrency))
     names = [n for n, r in result["triton"].items() if "artefact_inprocess_batched" in r]
     x = np.arange(len(names))
-    a3.bar(x - 0.2, [result["triton"][n]["artefact_inprocess_batched"]["items_per_s"] for n in names], 0.4, label="artefact in-process (batches of 32)")
-    a3.bar(x + 0.2, [result["triton"][n][top]["items_per_s"] for n in names], 0.4, label=f"served by Triton (c={top}, 1 item/request)")
+    a3.bar(
+        x - 0.2,
+        [result["triton"][n]["artefact_inprocess_batched"]["items_per_s"] for n in names],
+        0.4,
+        label="artefact in-process (batches of 32)",
+    )
+    a3.bar(
+        x + 0.2,
+        [result["triton"][n][top]["items_per_s"] for n in names],
+        0.4,
+        label=f"served by Triton (c={top}, 1 item/request)",
+    )
     a3.set_xticks(x, [n.replace("tagger_", "") for n in names], rotation=20, fontsize=8)
     a3.set(ylabel="items/s", title="each exported model: alone vs served")
     a3.legend(fontsize=7)

@@ -1,50 +1,103 @@
-"""The Faust app: one agent (concurrency=1) that micro-batches product updates with
-`take_events(max, within)`, runs each batch through `BatchProcessor`, publishes the results, waits for
-the broker's acks, and only then lets Faust ack (and so commit) the input offsets."""
+"""The Faust app: one agent (concurrency=1) that takes micro-batches of product updates with
+`noack_take(max, within)`, runs each through the `BatchProcessor`, publishes the results, waits for
+the broker's acknowledgements, and only then acks the batch's input events (so their offsets can be
+committed). Nothing is acked any other way:
+
+- a dependency away (`Retryable`): the batch is paused and retried, nothing is acked;
+- SIGTERM: the batch in flight may finish within `shutdown_grace_s`; otherwise it is abandoned
+  unacked and the next worker replays it. A watchdog bounds the whole stop;
+- any other failure, or too many dead letters: crash-only. The worker logs it, commits what earlier
+  batches acked, and exits with code 70 at once, so Faust can neither restart the agent over the
+  half-handled batch nor commit past it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import os
+import threading
 import time
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import faust
+from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP
+from faust.types.auth import CredentialsT, SASLMechanism
 
-from stream.cache import TagCache
-from stream.faust_transport import consumer_url
-from stream.events import Limits
-from stream.metrics import WorkerMetrics
-from stream.processing import BatchProcessor, InferenceUnavailable, Outgoing, Record
-from stream.settings import WorkerSettings
-from stream.triton_client import TritonTagger, VersionWatcher
+from tagstream.stream.cache import TagCache
+from tagstream.stream.errors import Retryable, WorkerError
+from tagstream.stream.faust_transport import consumer_url
+from tagstream.stream.health import WorkerState
+from tagstream.stream.metrics import WorkerMetrics
+from tagstream.stream.pipeline import BatchProcessor
+from tagstream.stream.publisher import Headers, Publisher, PublishReport
+from tagstream.stream.records import Record, batch_log_context
+from tagstream.stream.results import BatchOutcome
+from tagstream.stream.settings import WorkerSettings
+from tagstream.stream.triton_client import TritonTagger
 
-log = logging.getLogger("tagstream.worker")
+log = logging.getLogger(__name__)
 
-MAX_UNEXPECTED_RETRIES = 3
+#: Exit code after a failure that is not one event's (EX_SOFTWARE): nothing of the batch committed.
+EXIT_CRASH = 70
+#: Exit code when a stop did not finish within its bound (the watchdog).
+EXIT_STOP_TIMEOUT = 75
+#: Added to `shutdown_grace_s` for the rest of a stop (commit, producer flush, closing clients).
+STOP_MARGIN_S = 20.0
+
+
+class DeadLetterRateExceeded(WorkerError):
+    """Too many recent events were dead-lettered: the model or the input is broken."""
 
 
 @dataclass
 class Runtime:
-    """Clients bound to the running event loop, created on the first batch."""
+    """The clients, opened when the app starts and closed when it stops."""
 
     tagger: TritonTagger
     cache: TagCache
     processor: BatchProcessor
+    publisher: Publisher
+
+    async def close(self) -> None:
+        await asyncio.gather(self.tagger.close(), self.cache.close(), return_exceptions=True)
+
+
+class _App(faust.App):
+    """A faust.App whose start opens the worker's clients and whose stop first lets the batch in
+    flight finish (or abandons it), then closes them after Faust's own stop."""
+
+    def __init__(self, *args: Any, worker: TaggerWorker, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._worker = worker
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        await self._worker.open()
+
+    async def on_stop(self) -> None:
+        await self._worker.drain()
+        await super().on_stop()
+        await self._worker.close()
 
 
 class TaggerWorker:
     def __init__(self, settings: WorkerSettings):
         self.settings = s = settings
         self.metrics = WorkerMetrics()
+        self.state = WorkerState()
         self.runtime: Runtime | None = None
-        self.last_batch_at = time.monotonic()
-        self.inference_ok = True
-        # next offset to process per (topic, partition), for the lag gauge
-        self._positions: dict[tuple[str, int], int] = {}
-        self.app = faust.App(
+        self._stop_requested = asyncio.Event()
+        self._recent_dead: collections.deque[int] = collections.deque()  # per batch: dead letters
+        self._recent_events: collections.deque[int] = collections.deque()  # per batch: events
+        self._positions: dict[TP, int] = {}  # next offset to process, per assigned partition
+        self.app = _App(
             s.app_id,
+            worker=self,
             broker=s.broker_url,
             broker_consumer=consumer_url(s.broker_url),
             key_serializer="raw",
@@ -62,176 +115,311 @@ class TaggerWorker:
             topic_partitions=s.topic_partitions,
             topic_allow_declare=True,
             producer_acks=-1,
+            producer_max_request_size=s.producer_max_request_bytes,
+            broker_credentials=broker_credentials(s),
+            # our acks mark finished batches only: on stop, commit those and do not wait for the
+            # batch in flight (it is drained or abandoned first, see drain())
+            stream_wait_empty=False,
         )
-        self.app.fetch_max_wait_ms = s.fetch_max_wait_ms  # read by stream.faust_transport
-        raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+        self.app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]  # read by faust_transport
+        raw: dict[str, Any] = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+        }
         self.source = self.app.topic(s.input_topic, **raw)
-        self.output = self.app.topic(s.output_topic, **raw)
-        self.dlq = self.app.topic(s.dlq_topic, **raw)
-        self._topics = {s.output_topic: self.output, s.dlq_topic: self.dlq}
+        self._topics = {name: self.app.topic(name, **raw) for name in (s.output_topic, s.dlq_topic)}
         self.app.agent(self.source, name="tag_products", concurrency=1)(self._agent)
-        worker = self
+        self._add_pages()
 
-        # faust calls page functions as fun(view, request)
-        async def metrics_view(view, request):
-            return await worker._metrics_view(view, request)
+    def _add_pages(self) -> None:
+        # faust calls a page function as fun(view, request); a bound method would lose the view
+        async def metrics(view: Any, request: Any) -> Any:
+            return await self._metrics_view(view)
 
-        async def health_view(view, request):
-            return await worker._health_view(view, request)
+        async def healthz(view: Any, request: Any) -> Any:
+            return view.json(self.state.liveness())
 
-        async def ready_view(view, request):
-            return await worker._ready_view(view, request)
+        async def readyz(view: Any, request: Any) -> Any:
+            return await self._ready_view(view)
 
-        self.app.page("/metrics")(metrics_view)
-        self.app.page("/healthz")(health_view)
-        self.app.page("/readyz")(ready_view)
+        self.app.page("/metrics")(metrics)
+        self.app.page("/healthz")(healthz)
+        self.app.page("/readyz")(readyz)
 
     # --- lifecycle -------------------------------------------------------------------------
-    async def _ensure_runtime(self) -> Runtime:
-        if self.runtime is None:
-            s = self.settings
-            tagger = TritonTagger(s.triton_url, s.model_name, timeout_s=s.triton_timeout_s, retries=s.triton_retries,
-                                  request_items=s.triton_request_items)
-            cache = TagCache(s.redis_url.get_secret_value(), s.cache_ttl_s, s.redis_timeout_s,
-                             on_error=lambda op: self.metrics.cache_errors.labels(op).inc())
-            limits = Limits(max_title_chars=s.max_title_chars, max_description_chars=s.max_description_chars, max_brand_chars=s.max_brand_chars,
-                            max_attributes=s.max_attributes, max_attribute_chars=s.max_attribute_chars)
-            processor = BatchProcessor(tagger=tagger, versions=VersionWatcher(tagger, s.version_check_s), cache=cache, metrics=self.metrics,
-                                       output_topic=s.output_topic, dlq_topic=s.dlq_topic, model_name=s.model_name, limits=limits,
-                                       max_event_bytes=s.max_event_bytes)
-            self.runtime = Runtime(tagger, cache, processor)
-        return self.runtime
+    async def open(self) -> None:
+        s = self.settings
+        tagger = TritonTagger(
+            s.triton_url,
+            s.model_name,
+            timeout_s=s.triton_timeout_s,
+            retries=s.triton_retries,
+            request_items=s.triton_request_items,
+            version_check_s=s.version_check_s,
+            **s.triton_tls_kwargs(),
+        )
+        cache = TagCache(s.redis_url.get_secret_value(), s.cache_ttl_s, s.redis_timeout_s, **s.redis_tls_kwargs())
+        processor = BatchProcessor(tagger=tagger, cache=cache, model_name=s.model_name, limits=s)
+        publisher = Publisher(
+            self._send,
+            output_topic=s.output_topic,
+            dlq_topic=s.dlq_topic,
+            max_request_bytes=s.producer_max_request_bytes,
+        )
+        self.runtime = Runtime(tagger, cache, processor, publisher)
+
+    async def drain(self) -> None:
+        """Stop taking batches; give the one in flight `shutdown_grace_s` to finish."""
+        if self.state.stopping:
+            return
+        self.state.stopping = True
+        self._stop_requested.set()
+        bound = self.settings.shutdown_grace_s + STOP_MARGIN_S
+        watchdog = threading.Timer(bound, self._stop_timed_out, args=(bound,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            await asyncio.wait_for(self.state.idle.wait(), self.settings.shutdown_grace_s)
+        except TimeoutError:
+            log.warning(
+                "stopping: the batch in flight did not finish within %.0f s; it is abandoned unacked "
+                "and will be replayed",
+                self.settings.shutdown_grace_s,
+            )
+
+    @staticmethod
+    def _stop_timed_out(bound: float) -> None:
+        log.error("the stop did not finish within %.0f s; exiting now (nothing unfinished was committed)", bound)
+        logging.shutdown()
+        os._exit(EXIT_STOP_TIMEOUT)
+
+    async def close(self) -> None:
+        if self.runtime is not None:
+            await self.runtime.close()
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[Any]:
+        return await self._topics[topic].send(key=key, value=value, headers=headers)
 
     # --- the agent -------------------------------------------------------------------------
-    async def _agent(self, stream):
-        async for events in stream.take_events(self.settings.batch_max, within=self.settings.batch_wait_s):
-            # Errors are caught per batch: one that escaped would kill the agent and stall the partition.
-            try:
-                await self.handle_batch(events)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # pragma: no cover - last resort; handle_batch handles its own errors
-                log.exception("batch handling failed unexpectedly; the batch will be replayed after a restart")
-                raise
+    async def _agent(self, stream: faust.StreamT) -> None:
+        self.state.consuming = True
+        events: Sequence[faust.EventT] = ()
+        try:
+            # faust's StreamT type lacks noack_take; Stream has it (yields events, acks none)
+            take = stream.noack_take  # type: ignore[attr-defined]
+            async for events in take(self.settings.batch_max, within=self.settings.batch_wait_s):
+                if self.state.stopping:
+                    return  # not processed, not acked: the next worker replays these
+                await self.handle_batch(stream, events)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - crash-only: see the module docstring
+            await self._crash(e, events)
+        finally:
+            self.state.consuming = False
 
-    async def handle_batch(self, events) -> None:
-        records = [Record(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value, e.message.timestamp) for e in events]
-        rt = await self._ensure_runtime()
-        first, last = records[0], records[-1]
-        pause, unexpected = self.settings.triton_pause_s, 0
+    async def handle_batch(self, stream: faust.StreamT, events: Sequence[faust.EventT]) -> None:
+        records = [
+            Record(
+                e.message.topic,
+                e.message.partition,
+                e.message.offset,
+                e.message.key,
+                e.message.value,
+                e.message.timestamp,
+            )
+            for e in events
+        ]
+        ctx = batch_log_context(records)
+        self.metrics.events_in.inc(len(records))
+        self.state.idle.clear()
+        try:
+            outcome = await self._process(records, ctx)
+            if outcome is None:
+                return
+            assert self.runtime is not None
+            report = await self.runtime.publisher.publish(outcome.results)
+            self._check_dead_letter_rate(len(records), sum(report.dead_letters.values()))
+            for e in events:
+                await stream.ack(e)
+        finally:
+            self.state.idle.set()
+        self._record(records, outcome, report, ctx)
+
+    async def _process(self, records: list[Record], ctx: dict[str, object]) -> BatchOutcome | None:
+        """Run the batch until it is done; None when the worker stops while a dependency is away."""
+        assert self.runtime is not None
+        pause = self.settings.triton_pause_s
         while True:
             try:
-                result = await rt.processor.process(records)
-                self.inference_ok = True
-                break
-            except InferenceUnavailable as e:
-                # Do not drop, do not commit: wait and retry the same batch.
-                self.inference_ok = False
-                log.warning("triton unavailable; pausing %.1f s before retrying %d events: %s", pause, len(records), e,
-                            extra={"topic": first.topic, "partition": first.partition, "offset": first.offset})
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, 30.0)
-            except Exception as e:  # a bug or an unexpected failure: retry, then dead-letter the batch
-                unexpected += 1
-                log.exception("unexpected error processing a batch (try %d/%d)", unexpected, MAX_UNEXPECTED_RETRIES,
-                              extra={"topic": first.topic, "partition": first.partition, "offset": first.offset})
-                if unexpected >= MAX_UNEXPECTED_RETRIES:
-                    messages = [rt.processor.dead_letter(r, "inference", f"unexpected error: {e!r}") for r in records]
-                    await self.publish(messages)
-                    return
-                await asyncio.sleep(pause)
-        await self.publish(result.messages)
-        self.last_batch_at = time.monotonic()
-        log.info("batch done", extra={"topic": first.topic, "partition": first.partition, "offset": first.offset, "last_offset": last.offset,
-                                       "events": len(records), "published": len(result.messages), "inferred": result.inferred, "cache_hits": result.cache_hits})
-        for r in records:
-            key = (r.topic, r.partition)
-            self._positions[key] = max(self._positions.get(key, 0), r.offset + 1)
-        self._refresh_lag()
-
-    async def publish(self, messages: list[Outgoing]) -> None:
-        """Send every message and wait for the broker's acknowledgement. A tag event that cannot be
-        published becomes a dead letter (stage publish); a dead letter that cannot be published is
-        retried until it is, so nothing is committed unaccounted for."""
-        pending = list(messages)
-        attempt = 0
-        while pending:
-            futures = []
-            for m in pending:
-                futures.append(await self._topics[m.topic].send(key=m.key, value=m.value))
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            retry: list[Outgoing] = []
-            now = time.time()
-            for m, res in zip(pending, results):
-                if isinstance(res, BaseException):
-                    log.warning("publish to %s failed: %r", m.topic, res, extra={"topic": m.record.topic, "partition": m.record.partition, "offset": m.record.offset})
-                    if m.kind == "dead_letter":
-                        retry.append(m)
-                    else:
-                        retry.append(self.runtime.processor.dead_letter(m.record, "publish", f"publishing to {m.topic} failed: {res!r}"))
-                    continue
-                if m.kind == "dead_letter":
-                    self.metrics.dead_letters.labels(m.stage).inc()
-                else:
-                    self.metrics.tag_events.labels(m.kind).inc()
-                    if m.record.timestamp:
-                        self.metrics.e2e_latency.observe(max(0.0, now - m.record.timestamp))
-            pending = retry
-            if pending:
-                attempt += 1
-                await asyncio.sleep(min(30.0, 0.5 * 2**attempt))
-
-    def _refresh_lag(self) -> None:
-        """Set the lag gauge of each assigned partition from its high watermark (which the consumer
-        keeps current while fetching) and the next offset to process. Called after each batch and
-        on every scrape, so a stalled worker (Triton away) shows its lag growing."""
-        consumer = self.app.consumer
-        try:
-            assigned = consumer.assignment()
-        except Exception:  # noqa: BLE001 - lag is best effort (consumer not started yet)
-            return
-        for (topic, partition), next_offset in list(self._positions.items()):
-            tp = TP(topic, partition)
-            if tp not in assigned:  # revoked: another worker reports it now
-                del self._positions[(topic, partition)]
+                outcome = await self.runtime.processor.process(records)
+            except Retryable as e:
+                self.state.stalled = True
+                self.metrics.stalled.set(1)
+                self.metrics.inference_failures.labels(type(e).__name__).inc()
+                self.metrics.batch_retries.inc()
+                if self.state.stopping:
+                    log.warning("stopping while a dependency is away; the batch is abandoned unacked", extra=ctx)
+                    return None
+                log.warning(
+                    "dependency unavailable (%s); pausing %.1f s before retrying the batch: %s",
+                    type(e).__name__,
+                    pause,
+                    e,
+                    extra=ctx,
+                )
                 try:
-                    self.metrics.consumer_lag.remove(topic, str(partition))
-                except KeyError:
+                    await asyncio.wait_for(self._stop_requested.wait(), pause)
+                except TimeoutError:
                     pass
+                pause = min(pause * 2, 30.0)
                 continue
+            self.state.stalled = False
+            self.metrics.stalled.set(0)
+            return outcome
+
+    def _check_dead_letter_rate(self, events: int, dead: int) -> None:
+        """Raise when more than `dlq_max_rate` of the last `dlq_window` events were dead-lettered."""
+        s = self.settings
+        self._recent_events.append(events)
+        self._recent_dead.append(dead)
+        while len(self._recent_events) > 1 and sum(self._recent_events) - self._recent_events[0] >= s.dlq_window:
+            self._recent_events.popleft()
+            self._recent_dead.popleft()
+        seen, dead_total = sum(self._recent_events), sum(self._recent_dead)
+        if s.dlq_max_rate < 1 and seen >= s.dlq_window and dead_total > s.dlq_max_rate * seen:
+            raise DeadLetterRateExceeded(
+                f"{dead_total} of the last {seen} events were dead-lettered (limit TAGSTREAM_DLQ_MAX_RATE="
+                f"{s.dlq_max_rate}); stopping: check the model and the input, then replay the dead letters"
+            )
+
+    def _record(
+        self, records: list[Record], outcome: BatchOutcome, report: PublishReport, ctx: dict[str, object]
+    ) -> None:
+        self.metrics.observe_batch(outcome.stats)
+        for kind, n in report.tag_events.items():
+            self.metrics.tag_events.labels(kind).inc(n)
+        for stage, n in report.dead_letters.items():
+            self.metrics.dead_letters.labels(stage).inc(n)
+        for latency in report.latencies_s:
+            self.metrics.e2e_latency.observe(latency)
+        self.state.last_batch_at = time.monotonic()
+        for r in records:
+            tp = TP(r.topic, r.partition)
+            self._positions[tp] = max(self._positions.get(tp, 0), r.offset + 1)
+        self._refresh_lag()
+        st = outcome.stats
+        log.info(
+            "batch done",
+            extra={
+                **ctx,
+                "tag_events": sum(report.tag_events.values()),
+                "dead_letters": sum(report.dead_letters.values()),
+                "inferred": st.inferred,
+                "cache_hits": st.cache_hits,
+                "superseded": st.superseded,
+            },
+        )
+
+    async def _crash(self, exc: BaseException, events: Sequence[faust.EventT]) -> None:
+        """Crash-only: commit what earlier batches acked (never this batch), then exit at once."""
+        self.state.stopping = True
+        ctx = (
+            batch_log_context(
+                [Record(e.message.topic, e.message.partition, e.message.offset, None, None) for e in events]
+            )
+            if events
+            else {}
+        )
+        log.critical(
+            "stopping the worker on %s: %s; this batch is not committed and will be replayed",
+            type(exc).__name__,
+            exc,
+            exc_info=not isinstance(exc, WorkerError),
+            extra=ctx,
+        )
+        try:
+            await asyncio.wait_for(self.app.consumer.commit(), 5.0)
+        except Exception as e:  # noqa: BLE001 - best effort: uncommitted batches are replayed
+            log.warning("could not commit earlier batches before exiting: %r", e)
+        logging.shutdown()
+        os._exit(EXIT_CRASH)
+
+    # --- lag and web endpoints ---------------------------------------------------------------
+    def _refresh_lag(self) -> None:
+        """Lag of each assigned partition: its high watermark (kept current by fetches) minus the
+        next offset to process (what this worker finished, else the committed offset). Known from
+        the partition's first fetch on, also when no batch ever succeeded."""
+        try:
+            consumer = self.app.consumer
+            assigned = consumer.assignment()
+        except Exception:  # noqa: BLE001 - the consumer is not started yet
+            return
+        committed: dict[TP, int | None] = getattr(consumer, "_committed_offset", {})
+        for tp in list(self._positions):
+            if tp not in assigned:  # revoked: another worker reports it now
+                del self._positions[tp]
+        for labels in list(self.metrics.consumer_lag._metrics):
+            if TP(labels[0], int(labels[1])) not in assigned:
+                self.metrics.consumer_lag.remove(*labels)
+        for tp in assigned:
             try:
                 hw = consumer.highwater(tp)
-            except Exception:  # noqa: BLE001 - lag is best effort
+            except Exception:  # noqa: BLE001 - not fetched yet
                 continue
-            if hw is not None:
-                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - next_offset))
+            if hw is None:
+                continue
+            next_offset = max(self._positions.get(tp, 0), committed.get(tp) or 0)
+            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, hw - next_offset))
 
-    # --- web endpoints -----------------------------------------------------------------------
-    async def _metrics_view(self, web, request):
+    async def _metrics_view(self, web: Any) -> Any:
         self._refresh_lag()
         return web.bytes(self.metrics.render(), content_type="text/plain; version=0.0.4")
 
-    async def _health_view(self, web, request):
-        return web.json({"status": "ok", "seconds_since_last_batch": round(time.monotonic() - self.last_batch_at, 1)})
-
-    async def _ready_view(self, web, request):
-        rt = await self._ensure_runtime()
-        triton = await rt.tagger.ready()
-        redis_ok = await rt.cache.ping()
-        assigned = len(self.app.consumer.assignment()) if self.app.consumer else 0
-        ready = triton and self.inference_ok
-        body = {"ready": ready, "triton": triton, "redis": redis_ok, "assigned_partitions": assigned}
+    async def _ready_view(self, web: Any) -> Any:
+        triton = redis = False
+        if self.runtime is not None:
+            triton, redis = await asyncio.gather(self.runtime.tagger.ready(), self.runtime.cache.ping())
+        try:
+            assigned = len(self.app.consumer.assignment())
+        except Exception:  # noqa: BLE001 - the consumer is not started yet
+            assigned = 0
+        ready, body = self.state.readiness(triton=triton, redis=redis, assigned_partitions=assigned)
         return web.json(body, status=200 if ready else 503)
+
+
+def broker_credentials(s: WorkerSettings) -> CredentialsT | None:
+    """The Kafka settings as faust credentials (None: plaintext)."""
+    if s.kafka_security_protocol == "SSL":
+        return SSLCredentials(s.ssl_context())
+    if s.kafka_security_protocol.startswith("SASL"):
+        assert s.kafka_sasl_password is not None
+        return SASLCredentials(
+            username=s.kafka_sasl_username,
+            password=s.kafka_sasl_password.get_secret_value(),
+            ssl_context=s.ssl_context(),
+            mechanism=SASLMechanism(s.kafka_sasl_mechanism),
+        )
+    return None
 
 
 def run_worker(settings: WorkerSettings) -> None:
     """Create the topics, then run the Faust worker until SIGINT/SIGTERM."""
-    import faust as _faust
+    from tagstream.stream.kafka import ensure_topics
+    from tagstream.stream.logs import logging_config
 
-    from stream.logs import logging_config
-    from stream.topics import ensure_topics
-
-    asyncio.run(ensure_topics(settings.broker_url, {settings.input_topic: settings.topic_partitions, settings.output_topic: settings.topic_partitions,
-                                                    settings.dlq_topic: 1}))
+    topics = {
+        settings.input_topic: settings.topic_partitions,
+        settings.output_topic: settings.topic_partitions,
+        settings.dlq_topic: 1,
+    }
+    asyncio.run(ensure_topics(settings.broker_url, topics, connection=settings))
     worker = TaggerWorker(settings)
-    _faust.Worker(worker.app, loglevel=settings.log_level, logging_config=logging_config(settings.log_level, settings.log_json), quiet=True).execute_from_commandline()
+    faust.Worker(
+        worker.app,
+        loglevel=settings.log_level,
+        logging_config=logging_config(settings.log_level, settings.log_json),
+        quiet=True,
+    ).execute_from_commandline()

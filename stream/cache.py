@@ -1,14 +1,14 @@
 """Redis cache of tagging results, keyed by model and content: tag:{model}:{version}:{content_hash}.
 
-A new model version never reads old-version entries (the version is in the key). Redis being down is
-a cache miss, never an error: it is logged and counted, and the stream carries on.
+A new model version never reads old-version entries (the version is in the key). Redis being away is
+a cache miss, never an error: each call says whether it failed, and the caller counts it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -16,21 +16,38 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
+TagList = list[tuple[str, float]]
+
 
 def cache_key(model_name: str, model_version: str, content_hash: str) -> str:
     return f"tag:{model_name}:{model_version}:{content_hash}"
 
 
-@dataclass(frozen=True)
-class CachedTags:
-    tags: list[tuple[str, float]]
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Per key, the cached tags or None (a miss, a corrupt entry); `failed` when Redis was away."""
+
+    values: list[TagList | None]
+    failed: bool = False
+
+
+def _parse(raw: bytes | None) -> TagList | None:
+    if raw is None:
+        return None
+    try:
+        obj = json.loads(raw)
+        return [(str(t), float(s)) for t, s in obj["tags"]]
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 class TagCache:
-    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.5, on_error=None):
+    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.5, **tls: str):
+        """`url` is redis:// or rediss:// (TLS; `tls` holds redis-py's ssl_* arguments)."""
         self.ttl_s = ttl_s
-        self._redis = aioredis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=False)
-        self._on_error = on_error or (lambda op: None)
+        self._redis = aioredis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=False, **tls
+        )
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -41,32 +58,21 @@ class TagCache:
         except (RedisError, OSError):
             return False
 
-    async def get_many(self, keys: Sequence[str]) -> list[CachedTags | None]:
-        """One MGET for all keys; None for a miss, a corrupt entry, or Redis unavailable."""
+    async def get_many(self, keys: Sequence[str]) -> Lookup:
+        """One MGET for all keys."""
         if not keys:
-            return []
+            return Lookup([])
         try:
             raw = await self._redis.mget(list(keys))
         except (RedisError, OSError) as e:
             log.warning("redis MGET failed, treating %d keys as misses: %s", len(keys), e)
-            self._on_error("get")
-            return [None] * len(keys)
-        out: list[CachedTags | None] = []
-        for value in raw:
-            if value is None:
-                out.append(None)
-                continue
-            try:
-                obj = json.loads(value)
-                out.append(CachedTags([(str(t), float(s)) for t, s in obj["tags"]]))
-            except (ValueError, KeyError, TypeError):
-                out.append(None)
-        return out
+            return Lookup([None] * len(keys), failed=True)
+        return Lookup([_parse(v.encode() if isinstance(v, str) else v) for v in raw])
 
-    async def set_many(self, items: dict[str, list[tuple[str, float]]]) -> None:
-        """Pipelined SET with TTL; failures are logged and counted, not raised."""
+    async def set_many(self, items: Mapping[str, TagList]) -> bool:
+        """Pipelined SET with TTL; False (logged) when Redis was away."""
         if not items:
-            return
+            return True
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 for key, tags in items.items():
@@ -74,4 +80,5 @@ class TagCache:
                 await pipe.execute()
         except (RedisError, OSError) as e:
             log.warning("redis SET of %d keys failed: %s", len(items), e)
-            self._on_error("set")
+            return False
+        return True

@@ -1,33 +1,47 @@
-"""The event contracts (see DESIGN.md): product updates in, tag events and dead letters out."""
+"""The event contracts: product updates in, tag events and dead letters out (docs/architecture.md).
+
+- `product-updates` (key = product_id): `ProductUpdate`. Unknown fields are ignored; size limits
+  are settings (`EventLimits`, part of the worker's settings).
+- `product-tags` (key = product_id): `TagEvent`, or a tombstone (null value) for a delete.
+- `product-tags.dlq`: `DeadLetter`, with the stage that failed and the original bytes.
+"""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from tagstream.text import attributes_as_strings, model_text
+from tagstream.core.text import attributes_as_strings, clean_text, invalid_unicode, model_text
+
+#: Bump on a change that breaks readers of tag events or dead letters.
+SCHEMA_VERSION = 1
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-class Limits(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class EventLimits(BaseModel):
+    """Size limits of one product-update event (each one a worker setting, TAGSTREAM_MAX_...)."""
 
-    max_title_chars: int = 1_000
-    max_description_chars: int = 20_000
-    max_brand_chars: int = 200
-    max_attributes: int = 100
-    max_attribute_chars: int = 500
+    max_event_bytes: int = Field(1_000_000, ge=1, description="largest event value accepted, in bytes")
+    max_title_chars: int = Field(1_000, ge=1, description="longest title accepted")
+    max_description_chars: int = Field(20_000, ge=0, description="longest description accepted")
+    max_brand_chars: int = Field(200, ge=0, description="longest brand accepted")
+    max_attributes: int = Field(100, ge=0, description="most attributes accepted")
+    max_attribute_chars: int = Field(500, ge=1, description="longest attribute (key + value) accepted")
+
+
+_TEXT_FIELDS = ("title", "description", "brand", "category_hint")
 
 
 class ProductUpdate(BaseModel):
     """`product-updates` value. Unknown fields are ignored. Size limits come from the validation
-    context (`{"limits": Limits}`), so they are settings, not constants."""
+    context (`{"limits": EventLimits}`), so they are settings, not constants. A naive `updated_at`
+    is taken as UTC."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -41,21 +55,31 @@ class ProductUpdate(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict)
     updated_at: datetime
 
-    @field_validator("description", "brand", "category_hint", "title", mode="before")
+    @field_validator(*_TEXT_FIELDS, mode="before")
     @classmethod
     def _none_is_empty(cls, v: object) -> object:
         return "" if v is None else v
+
+    @field_validator("event_id", "product_id", *_TEXT_FIELDS)
+    @classmethod
+    def _valid_unicode(cls, v: str) -> str:
+        if invalid_unicode(v):
+            raise ValueError("holds a lone surrogate (not valid Unicode)")
+        return v
 
     @field_validator("attributes", mode="before")
     @classmethod
     def _attributes_to_strings(cls, v: object) -> object:
         return attributes_as_strings(v)
 
+    @field_validator("updated_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+
     @model_validator(mode="after")
-    def _check(self, info: ValidationInfo) -> "ProductUpdate":
-        limits: Limits = (info.context or {}).get("limits") or Limits()
-        if self.op == "upsert" and not self.title.strip():
-            raise ValueError("an upsert needs a non-empty title")
+    def _check(self, info: ValidationInfo) -> ProductUpdate:
+        limits: EventLimits = (info.context or {}).get("limits") or EventLimits()
         checks = (
             ("title", len(self.title), limits.max_title_chars),
             ("description", len(self.description), limits.max_description_chars),
@@ -68,6 +92,10 @@ class ProductUpdate(BaseModel):
         for k, v in self.attributes.items():
             if len(k) + len(v) > limits.max_attribute_chars:
                 raise ValueError(f"attribute {k[:40]!r} too large: {len(k) + len(v)} > {limits.max_attribute_chars}")
+            if invalid_unicode(k) or invalid_unicode(v):
+                raise ValueError(f"attribute {k[:40]!r} holds a lone surrogate (not valid Unicode)")
+        if self.op == "upsert" and not clean_text(self.title):
+            raise ValueError("an upsert needs a title with visible characters")
         return self
 
     @property
@@ -84,12 +112,16 @@ class TagScore(BaseModel):
 
 
 class TagEvent(BaseModel):
-    """`product-tags` value, keyed by product_id."""
+    """`product-tags` value, keyed by product_id. Idempotent: a replay carries the same product,
+    model version and source event id. `superseded_event_ids` lists the events for this product
+    in the same micro-batch that this one replaced (the latest by `updated_at` wins)."""
 
     model_config = ConfigDict(frozen=True)
 
+    schema_version: int = SCHEMA_VERSION
     product_id: str
     source_event_id: str
+    superseded_event_ids: list[str] = Field(default_factory=list)
     tags: list[TagScore]
     model_name: str
     model_version: str
@@ -102,10 +134,13 @@ Stage = Literal["decode", "validate", "inference", "publish"]
 
 
 class DeadLetter(BaseModel):
-    """`product-tags.dlq` value: why an input could not be tagged, with the original bytes."""
+    """`product-tags.dlq` value: why an input could not be tagged, where it came from, and its
+    original bytes (base64). An original too large to publish whole keeps a prefix:
+    `value_truncated` is then true and `value_size` gives the original size."""
 
     model_config = ConfigDict(frozen=True)
 
+    schema_version: int = SCHEMA_VERSION
     stage: Stage
     error: str
     topic: str
@@ -113,9 +148,42 @@ class DeadLetter(BaseModel):
     offset: int
     key_b64: str | None
     value_b64: str | None
+    value_size: int | None = None
+    value_truncated: bool = False
+    superseded_event_ids: list[str] = Field(default_factory=list)
     failed_at: datetime = Field(default_factory=utcnow)
 
     @classmethod
-    def of(cls, stage: Stage, error: str, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> "DeadLetter":
-        enc = lambda b: None if b is None else base64.b64encode(b).decode("ascii")  # noqa: E731
-        return cls(stage=stage, error=error[:2000], topic=topic, partition=partition, offset=offset, key_b64=enc(key), value_b64=enc(value))
+    def of(
+        cls,
+        stage: Stage,
+        error: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        max_value_bytes: int | None = None,
+        superseded_event_ids: tuple[str, ...] = (),
+    ) -> DeadLetter:
+        """A dead letter; with `max_value_bytes`, the original value is cut to that many bytes."""
+
+        def b64(b: bytes | None) -> str | None:
+            return None if b is None else base64.b64encode(b).decode("ascii")
+
+        kept = value
+        if value is not None and max_value_bytes is not None and len(value) > max_value_bytes:
+            kept = value[:max_value_bytes]
+        return cls(
+            stage=stage,
+            error=error[:2000],
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            key_b64=b64(key[:1024] if key is not None else None),
+            value_b64=b64(kept),
+            value_size=None if value is None else len(value),
+            value_truncated=kept is not value,
+            superseded_event_ids=list(superseded_event_ids),
+        )

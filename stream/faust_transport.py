@@ -10,6 +10,7 @@ TAGSTREAM_FETCH_MAX_WAIT_MS).
 
 from __future__ import annotations
 
+import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 SCHEME = "tagstream-kafka"
@@ -17,7 +18,7 @@ DEFAULT_FETCH_MAX_WAIT_MS = 100
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport):
+    def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
         # read by AIOKafkaConsumer.start() when it builds its fetcher
         consumer._fetch_max_wait_ms = int(getattr(self.consumer.app, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
@@ -25,7 +26,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self):
+    def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
 

@@ -1,51 +1,128 @@
-"""Worker settings, from `TAGSTREAM_*` environment variables (or a .env file)."""
+"""Worker settings, from `TAGSTREAM_*` environment variables (or a .env file).
+
+Every field is one variable, `TAGSTREAM_<FIELD>` (e.g. `TAGSTREAM_BROKER_URL`); the event size limits
+come from `EventLimits`. README lists them.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tagstream.core.errors import ConfigError
+from tagstream.core.names import MODEL_NAME
+from tagstream.stream.events import EventLimits
+from tagstream.stream.kafka import KafkaConnection
 
-class WorkerSettings(BaseSettings):
-    """Every field can be set as TAGSTREAM_<FIELD> (e.g. TAGSTREAM_BROKER_URL)."""
+ENV_PREFIX = "TAGSTREAM_"
 
-    model_config = SettingsConfigDict(env_prefix="TAGSTREAM_", env_file=".env", extra="ignore", frozen=True)
+
+class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
+    """The worker's settings; each field can be set as TAGSTREAM_<FIELD>."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
 
     app_id: str = Field("tagstream-worker", description="Faust app id; also the consumer group")
-    broker_url: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port[;kafka://host2:port]")
-    input_topic: str = "product-updates"
-    output_topic: str = "product-tags"
-    dlq_topic: str = "product-tags.dlq"
+    broker_url: str = Field(
+        "kafka://127.0.0.1:9092", description="Kafka bootstrap, kafka://host:port[;kafka://host2:port]"
+    )
+    input_topic: str = Field("product-updates", description="topic of product-update events")
+    output_topic: str = Field("product-tags", description="topic of tag events (keyed by product_id)")
+    dlq_topic: str = Field("product-tags.dlq", description="topic of dead letters")
     topic_partitions: int = Field(4, ge=1, description="partitions when the worker creates topics")
 
     batch_max: int = Field(32, ge=1, description="events per micro-batch (take max)")
     batch_wait_s: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch (take within)")
 
-    redis_url: SecretStr = Field(SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL; may hold a password")
-    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1)
-    redis_timeout_s: float = Field(0.5, gt=0)
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (rediss:// for TLS); may hold a password"
+    )
+    redis_ssl_ca_certs: Path | None = Field(None, description="CA certificate(s) to verify Redis over TLS (PEM)")
+    redis_ssl_certfile: Path | None = Field(None, description="client certificate for Redis mutual TLS (PEM)")
+    redis_ssl_keyfile: Path | None = Field(None, description="client key for Redis mutual TLS (PEM)")
+    cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="lifetime of a cached result")
+    redis_timeout_s: float = Field(0.5, gt=0, description="deadline of one Redis call")
 
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
-    model_name: str = "product_tagger"
+    triton_ssl: bool = Field(False, description="talk to Triton's gRPC endpoint over TLS")
+    triton_ssl_root_certificates: Path | None = Field(None, description="CA certificate(s) to verify Triton (PEM)")
+    triton_ssl_private_key: Path | None = Field(None, description="client key for Triton mutual TLS (PEM)")
+    triton_ssl_certificate_chain: Path | None = Field(
+        None, description="client certificate for Triton mutual TLS (PEM)"
+    )
+    model_name: str = Field(MODEL_NAME, description="model name in Triton")
     triton_timeout_s: float = Field(10.0, gt=0, description="deadline of one inference request")
-    triton_request_items: int = Field(16, ge=1, description="texts per inference request; a micro-batch is split into concurrent requests")
+    triton_request_items: int = Field(
+        16, ge=1, description="texts per inference request; a micro-batch is split into concurrent requests"
+    )
     triton_retries: int = Field(3, ge=0, description="client retries on timeout/unavailable")
-    triton_pause_s: float = Field(2.0, gt=0, description="pause before retrying a batch after the client gave up")
+    triton_pause_s: float = Field(2.0, gt=0, description="first pause before retrying a batch after the client gave up")
     version_check_s: float = Field(1.0, ge=0, description="how often to ask Triton which model version serves")
 
-    max_event_bytes: int = Field(1_000_000, ge=1)
-    max_title_chars: int = Field(1_000, ge=1)
-    max_description_chars: int = Field(20_000, ge=0)
-    max_brand_chars: int = Field(200, ge=0)
-    max_attributes: int = Field(100, ge=0)
-    max_attribute_chars: int = Field(500, ge=1)
+    producer_max_request_bytes: int = Field(
+        1_048_576, ge=65_536, description="largest message the producer sends; dead letters are cut to fit it"
+    )
+    shutdown_grace_s: float = Field(
+        10.0,
+        ge=0,
+        description="on SIGTERM, how long a batch in flight may take to finish before it is abandoned",
+    )
+    dlq_max_rate: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="stop the worker when more than this share of recent events were dead-lettered (1 = never)",
+    )
+    dlq_window: int = Field(500, ge=10, description="how many recent events the dead-letter rate is taken over")
 
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(6066, description="health (/healthz, /readyz) and Prometheus (/metrics) endpoints")
+    web_host: str = Field("127.0.0.1", description="address of the health and metrics endpoints")
+    web_port: int = Field(6066, description="port of /healthz, /readyz and /metrics")
     session_timeout_s: float = Field(10.0, gt=0, description="consumer session timeout (short for Tansu)")
-    heartbeat_s: float = Field(1.0, gt=0)
-    rebalance_timeout_s: float = Field(10.0, gt=0)
+    heartbeat_s: float = Field(1.0, gt=0, description="consumer heartbeat interval")
+    rebalance_timeout_s: float = Field(10.0, gt=0, description="consumer rebalance timeout")
     fetch_max_wait_ms: int = Field(100, ge=0, description="longest a consumer fetch waits at the broker for data")
-    commit_interval_s: float = Field(1.0, gt=0)
-    log_level: str = "INFO"
-    log_json: bool = True
+    commit_interval_s: float = Field(1.0, gt=0, description="how often acknowledged offsets are committed")
+    log_level: str = Field("INFO", description="log level")
+    log_json: bool = Field(True, description="JSON-lines logs")
+
+    @model_validator(mode="after")
+    def _redis_tls(self) -> WorkerSettings:
+        tls_files = (self.redis_ssl_ca_certs, self.redis_ssl_certfile, self.redis_ssl_keyfile)
+        if any(tls_files) and not self.redis_url.get_secret_value().startswith("rediss://"):
+            raise ValueError("Redis TLS files are set but TAGSTREAM_REDIS_URL is not a rediss:// URL")
+        return self
+
+    def redis_tls_kwargs(self) -> dict[str, str]:
+        """redis-py's TLS arguments for a rediss:// URL."""
+        files = {
+            "ssl_ca_certs": self.redis_ssl_ca_certs,
+            "ssl_certfile": self.redis_ssl_certfile,
+            "ssl_keyfile": self.redis_ssl_keyfile,
+        }
+        return {k: str(v) for k, v in files.items() if v is not None}
+
+    def triton_tls_kwargs(self) -> dict[str, object]:
+        """tritonclient's gRPC TLS arguments."""
+        if not self.triton_ssl:
+            return {}
+        files = {
+            "root_certificates": self.triton_ssl_root_certificates,
+            "private_key": self.triton_ssl_private_key,
+            "certificate_chain": self.triton_ssl_certificate_chain,
+        }
+        return {"ssl": True, **{k: str(v) for k, v in files.items() if v is not None}}
+
+
+def load_settings() -> WorkerSettings:
+    """The settings from the environment; a bad value is one line naming its variable."""
+    try:
+        return WorkerSettings()
+    except ValidationError as e:
+        err = e.errors()[0]
+        name = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "settings"
+        if not err["loc"]:  # a check across settings: its message says which
+            raise ConfigError(f"settings: {err['msg'].removeprefix('Value error, ')}") from None
+        got = f" (got {str(err['input'])[:80]!r})" if isinstance(err.get("input"), str | int | float) else ""
+        raise ConfigError(f"{name}: {err['msg']}{got}") from None

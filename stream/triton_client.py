@@ -1,9 +1,12 @@
 """Async gRPC client for the product tagger on Triton.
 
-- bounded per-request timeouts, retries with exponential backoff on `TritonTimeout` and
-  `ModelUnavailable`, and no retry on `BadInput` / `ServerError`;
-- tag names and thresholds are read from the model itself, once per model version actually
-  served (the response says which version answered), so a hot swap needs no restart.
+- bounded per-request deadlines; retries with jittered exponential backoff on `Retryable` errors
+  (timeout, unavailable, queue full), none on `BadInput` / `ServerError`;
+- tritonclient's exceptions are mapped to tagstream's errors in one place (`classify_error`);
+- tag names and thresholds are read from the model itself, once per version that answers;
+- the serving version (the highest ready one) is tracked here and nowhere else: asked at most every
+  `version_check_s`, and raised as soon as a response comes from a newer version, so a hot swap
+  needs no restart.
 """
 
 from __future__ import annotations
@@ -11,16 +14,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from stream.errors import BadInput, ModelUnavailable, ServerError, TritonClientError, TritonTimeout
+from tagstream.core.artifact import decode_tags
+from tagstream.core.names import (
+    MODEL_NAME,
+    SCORES_OUTPUT,
+    TAG_NAMES_OUTPUT,
+    TAG_THRESHOLDS_OUTPUT,
+    TEXT_INPUT,
+)
+from tagstream.stream.errors import (
+    BadInput,
+    ModelUnavailable,
+    QueueFull,
+    Retryable,
+    ServerError,
+    TritonClientError,
+    TritonTimeout,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_UNAVAILABLE = (
+    "unknown model",
+    "no available versions",
+    "is not ready",
+    "not found",
+    "unavailable",
+    "failed to connect",
+    "connection refused",
+)
 
 
 @dataclass(frozen=True)
@@ -38,14 +69,15 @@ class ScoredBatch:
 
 
 def classify_error(e: InferenceServerException) -> TritonClientError:
+    """tritonclient's exception -> tagstream's error (the only translation)."""
     status = str(e.status() or "")
     msg = e.message() or str(e)
     low = msg.lower()
-    if "DEADLINE_EXCEEDED" in status or "deadline exceeded" in low or "timeout" in low and "queue" in low:
+    if "DEADLINE_EXCEEDED" in status or "deadline exceeded" in low or ("timeout" in low and "queue" in low):
         return TritonTimeout(msg)
-    if any(s in low for s in ("unknown model", "no available versions", "is not ready", "not found", "unavailable", "failed to connect", "connection refused", "exceeds maximum queue size")):
-        return ModelUnavailable(msg)
-    if "UNAVAILABLE" in status or "NOT_FOUND" in status or "CANCELLED" in status:
+    if "exceeds maximum queue size" in low or "RESOURCE_EXHAUSTED" in status:
+        return QueueFull(msg)
+    if any(s in low for s in _UNAVAILABLE) or any(s in status for s in ("UNAVAILABLE", "NOT_FOUND", "CANCELLED")):
         return ModelUnavailable(msg)
     if "bad input" in low or "INVALID_ARGUMENT" in status:
         return BadInput(msg)
@@ -53,48 +85,75 @@ def classify_error(e: InferenceServerException) -> TritonClientError:
 
 
 class TritonTagger:
+    backoff_s = 0.2
+    max_backoff_s = 5.0
+
     def __init__(
         self,
         url: str,
-        model_name: str = "product_tagger",
+        model_name: str = MODEL_NAME,
         *,
         timeout_s: float = 10.0,
         retries: int = 3,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 5.0,
-        max_batch_size: int | None = None,
         request_items: int | None = None,
+        version_check_s: float = 1.0,
+        **tls: Any,
     ):
         self.url = url
         self.model_name = model_name
         self.timeout_s = timeout_s
         self.retries = retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self._max_batch = max_batch_size
         # Split a call into concurrent requests of at most this many texts, so that several model
         # instances work on one micro-batch (None: the model's max batch size).
         self.request_items = request_items
-        self._client = grpcclient.InferenceServerClient(url)
+        self.version_check_s = version_check_s
+        # tls: ssl, root_certificates, private_key, certificate_chain (tritonclient's gRPC TLS)
+        self._client = grpcclient.InferenceServerClient(url, **tls)
+        self._max_batch: int | None = None
         self._info: dict[str, ModelInfo] = {}
         self._info_lock = asyncio.Lock()
+        self._serving: str | None = None
+        self._serving_checked = 0.0
 
     async def close(self) -> None:
         await self._client.close()
 
-    async def __aenter__(self) -> "TritonTagger":
+    async def __aenter__(self) -> TritonTagger:
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def ready(self) -> bool:
         try:
-            return bool(await self._client.is_model_ready(self.model_name))
-        except InferenceServerException:
+            return bool(await asyncio.wait_for(self._client.is_model_ready(self.model_name), self.timeout_s))
+        except Exception:  # noqa: BLE001 - any failure (connection, deadline) means "not ready"
             return False
-        except Exception:  # connection errors surface as grpc errors
-            return False
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run one client call with retries on retryable errors."""
+        attempt = 0
+        while True:
+            err: TritonClientError
+            try:
+                return await fn()
+            except InferenceServerException as e:
+                err = classify_error(e)
+            except TimeoutError:
+                err = TritonTimeout(f"no answer within {self.timeout_s} s")
+            if not isinstance(err, Retryable) or attempt >= self.retries:
+                raise err
+            delay = min(self.max_backoff_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
+            log.warning(
+                "triton %s (attempt %d/%d), retrying in %.2f s: %s",
+                type(err).__name__,
+                attempt + 1,
+                self.retries + 1,
+                delay,
+                err,
+            )
+            attempt += 1
+            await asyncio.sleep(delay)
 
     async def max_batch_size(self) -> int:
         if self._max_batch is None:
@@ -107,32 +166,33 @@ class TritonTagger:
         meta = await self._call(lambda: self._client.get_model_metadata(self.model_name, as_json=True))
         return sorted(int(v) for v in meta.get("versions", []))
 
-    async def _call(self, fn):
-        """Run one client call with retries on retryable errors."""
-        attempt = 0
-        while True:
-            try:
-                return await fn()
-            except InferenceServerException as e:
-                err = classify_error(e)
-            except asyncio.TimeoutError:
-                err = TritonTimeout(f"no answer within {self.timeout_s} s")
-            if not isinstance(err, (TritonTimeout, ModelUnavailable)) or attempt >= self.retries:
-                raise err
-            delay = min(self.max_backoff_s, self.backoff_s * 2**attempt) * (0.5 + random.random() / 2)
-            log.warning("triton %s (attempt %d/%d), retrying in %.2f s: %s", type(err).__name__, attempt + 1, self.retries + 1, delay, err)
-            attempt += 1
-            await asyncio.sleep(delay)
+    async def serving_version(self) -> str:
+        """The version Triton serves now (the highest ready one), asked at most every
+        `version_check_s` seconds. Cache keys are built with it before any inference."""
+        now = asyncio.get_running_loop().time()
+        if self._serving is None or now - self._serving_checked >= self.version_check_s:
+            versions = await self.ready_versions()
+            if not versions:
+                raise ModelUnavailable(f"{self.model_name} has no ready version")
+            self._serving, self._serving_checked = str(versions[-1]), now
+        return self._serving
+
+    def _observe(self, version: str) -> None:
+        """A response came from `version`; a newer one than we knew is the serving one now."""
+        if self._serving is None or int(version) > int(self._serving):
+            self._serving = version
 
     @staticmethod
     def _text_input(texts: Sequence[str | bytes]) -> grpcclient.InferInput:
         arr = np.array([[t.encode("utf-8") if isinstance(t, str) else t] for t in texts], dtype=np.object_)
-        inp = grpcclient.InferInput("TEXT", [len(texts), 1], "BYTES")
+        inp = grpcclient.InferInput(TEXT_INPUT, [len(texts), 1], "BYTES")
         inp.set_data_from_numpy(arr.reshape(len(texts), 1))
         return inp
 
-    async def _infer_raw(self, texts: Sequence[str | bytes], outputs: Sequence[str], version: str = ""):
-        async def go():
+    async def _infer_raw(
+        self, texts: Sequence[str | bytes], outputs: Sequence[str], version: str = ""
+    ) -> grpcclient.InferResult:
+        async def go() -> grpcclient.InferResult:
             return await self._client.infer(
                 self.model_name,
                 [self._text_input(texts)],
@@ -149,61 +209,39 @@ class TritonTagger:
             return self._info[version]
         async with self._info_lock:
             if version not in self._info:
-                res = await self._infer_raw([""], ["TAG_NAMES", "TAG_THRESHOLDS"], version=version)
-                names = tuple(x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in res.as_numpy("TAG_NAMES")[0])
-                self._info[version] = ModelInfo(self.model_name, version, names, res.as_numpy("TAG_THRESHOLDS")[0].astype(np.float32))
+                res = await self._infer_raw([""], [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT], version=version)
+                names = tuple(
+                    x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in res.as_numpy(TAG_NAMES_OUTPUT)[0]
+                )
+                thresholds = res.as_numpy(TAG_THRESHOLDS_OUTPUT)[0].astype(np.float32)
+                self._info[version] = ModelInfo(self.model_name, version, names, thresholds)
         return self._info[version]
 
     async def infer(self, texts: Sequence[str | bytes]) -> ScoredBatch:
-        """Scores for texts, split into requests of at most the model's max batch size. All chunks
-        must be answered by one model version; if a swap happens mid-call, the call is retried once
-        so that one batch never mixes versions."""
+        """Scores for texts, split into concurrent requests of at most `request_items` (and the
+        model's max batch size). All chunks must be answered by one model version; if a swap happens
+        mid-call, the call is retried once so that one batch never mixes versions."""
         if len(texts) == 0:
             raise BadInput("empty batch: nothing to tag")
+        versions: set[str] = set()
         for _ in range(2):
-            mb = await self.max_batch_size()
+            size = await self.max_batch_size()
             if self.request_items:
-                mb = min(mb, self.request_items)
-            chunks = [texts[i : i + mb] for i in range(0, len(texts), mb)]
-            results = await asyncio.gather(*(self._infer_raw(c, ["SCORES"]) for c in chunks))
+                size = min(size, self.request_items)
+            chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
+            results = await asyncio.gather(*(self._infer_raw(c, [SCORES_OUTPUT]) for c in chunks))
             versions = {r.get_response().model_version for r in results}
             if len(versions) == 1:
                 version = versions.pop()
+                self._observe(version)
                 info = await self.model_info(version)
-                scores = np.concatenate([r.as_numpy("SCORES") for r in results]).astype(np.float32)
+                scores = np.concatenate([r.as_numpy(SCORES_OUTPUT) for r in results]).astype(np.float32)
                 if scores.shape[1] != len(info.tags):
                     raise ServerError(f"version {version} returned {scores.shape[1]} scores for {len(info.tags)} tags")
                 return ScoredBatch(scores, info)
         raise ModelUnavailable(f"model versions changed during the call ({sorted(versions)})")
 
     async def tag(self, texts: Sequence[str]) -> tuple[list[list[tuple[str, float]]], ModelInfo]:
-        from tagstream.artifact import decode_tags
-
+        """Tags above each tag's threshold, highest score first, and the model that answered."""
         batch = await self.infer(texts)
         return decode_tags(batch.scores, list(batch.model.tags), batch.model.thresholds), batch.model
-
-
-class VersionWatcher:
-    """Which model version Triton serves now (the highest ready one), asked at most every
-    `interval_s` seconds; cache keys are built with it before any inference happens."""
-
-    def __init__(self, tagger: TritonTagger, interval_s: float = 1.0):
-        self.tagger = tagger
-        self.interval_s = interval_s
-        self._version: str | None = None
-        self._checked = 0.0
-
-    def observe(self, version: str) -> None:
-        """A response told us which version answered; newer wins."""
-        if self._version is None or int(version) > int(self._version):
-            self._version = version
-
-    async def current(self) -> str:
-        loop = asyncio.get_running_loop()
-        if self._version is None or loop.time() - self._checked >= self.interval_s:
-            versions = await self.tagger.ready_versions()
-            if not versions:
-                raise ModelUnavailable(f"{self.tagger.model_name} has no ready version")
-            self._version = str(versions[-1])
-            self._checked = loop.time()
-        return self._version

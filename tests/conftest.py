@@ -17,7 +17,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def tagstream(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run the `tagstream` CLI in a subprocess; with check, a failure shows the command's output."""
-    res = subprocess.run([sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
     return res
@@ -40,21 +42,21 @@ def _sample_rows(split: str, n: int) -> list[str]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A real model fine-tuned for one epoch on 300 sample items (about a minute on 2 cores)."""
-    from trainer.pipeline import run_training
-    from trainer.train import TrainOptions
+    from tagstream.trainer.options import TrainOptions
+    from tagstream.trainer.pipeline import run_training
 
     d = tmp_path_factory.mktemp("tiny")
     train, val = d / "train.jsonl", d / "val.jsonl"
     train.write_text("\n".join(_sample_rows("train", 300)) + "\n", encoding="utf-8")
     val.write_text("\n".join(_sample_rows("val", 100)) + "\n", encoding="utf-8")
     out = d / "model"
-    run_training(train, val, out, TrainOptions(epochs=1, batch_size=16, seed=3), min_tag_count=3,
-                 references=False, progress=False, echo=lambda *_: None)
+    opts = TrainOptions(epochs=1, batch_size=16, seed=3, min_tag_count=3, references=False)
+    run_training(train, val, out, opts, progress=False, echo=lambda *_: None)
     return out
 
 
 @pytest.fixture(scope="session")
 def sample_texts() -> list[str]:
-    from trainer.data import load_dataset
+    from tagstream.trainer.data import load_dataset
 
     return load_dataset(EXAMPLES / "catalogue.test.jsonl").texts[:40]

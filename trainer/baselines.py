@@ -22,19 +22,26 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from torch import nn
 
-from tagstream.artifact import Thresholds
-from trainer.model import TaggerModel, load_tokenizer
-from trainer.predict import embed_texts
-from trainer.thresholds import best_global_threshold, tune_thresholds
+from tagstream.core.artifact import Thresholds
+from tagstream.trainer.model import TaggerModel, load_tokenizer
+from tagstream.trainer.predict import embed_texts
+from tagstream.trainer.thresholds import best_global_threshold, tune_thresholds
 
 HEAD_ONLY_DIR = "head_only"
-TFIDF_FILE = "tfidf.joblib"
+# The TF-IDF reference is stored as data (JSON + safetensors), never pickled: loading a model
+# directory from an untrusted source must not run code.
+TFIDF_CONFIG = "tfidf.json"
+TFIDF_WEIGHTS = "tfidf.safetensors"
+_VECTORIZER_PARAMS = ("analyzer", "ngram_range", "min_df", "sublinear_tf", "lowercase", "max_features")
+_CONSTANT_LOGIT = 30.0  # a tag positive (or negative) for every train item: a constant score
 
 
 class TfidfBaseline:
     def __init__(self, C: float = 8.0, n_jobs: int = -1):
         self.word = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True, lowercase=True)
-        self.char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=200_000)
+        self.char = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=200_000
+        )
         self.clf = OneVsRestClassifier(LogisticRegression(C=C, solver="liblinear", max_iter=200), n_jobs=n_jobs)
         self.thresholds: Thresholds | None = None
         self.tags: list[str] = []
@@ -44,7 +51,9 @@ class TfidfBaseline:
             return hstack([self.word.fit_transform(texts), self.char.fit_transform(texts)]).tocsr()
         return hstack([self.word.transform(texts), self.char.transform(texts)]).tocsr()
 
-    def fit(self, texts: list[str], y: np.ndarray, val_texts: list[str], y_val: np.ndarray, tags: list[str]) -> "TfidfBaseline":
+    def fit(
+        self, texts: list[str], y: np.ndarray, val_texts: list[str], y_val: np.ndarray, tags: list[str]
+    ) -> TfidfBaseline:
         keep = y.sum(0) > 0  # a tag with no train positives cannot be fitted; it scores 0
         self._keep = keep
         # Worker processes without memmapping: liblinear is not thread-safe (heap corruption seen with
@@ -58,21 +67,64 @@ class TfidfBaseline:
 
     def scores(self, texts: list[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self._keep)), dtype=np.float32)
+        features = self._features(texts)
+        if hasattr(self, "_coef"):  # loaded from disk: the same logistic regressions, as matrices
+            logits = np.asarray(features @ self._coef.T) + self._intercept
+            out[:, self._keep] = 1.0 / (1.0 + np.exp(-logits))
+            return out
         with joblib.parallel_config(backend="loky", max_nbytes=None):
-            p = self.clf.predict_proba(self._features(texts))
-        out[:, self._keep] = p
+            out[:, self._keep] = self.clf.predict_proba(features)
         return out
 
-    def __getstate__(self) -> dict:
-        # validation scores are for the training run's report, not part of the saved model
-        return {k: v for k, v in self.__dict__.items() if k != "val_scores"}
-
     def save(self, directory: Path) -> None:
-        joblib.dump(self, directory / TFIDF_FILE, compress=3)
+        """Vocabularies, IDF weights and the per-tag logistic regressions, as JSON and safetensors."""
+        coef, intercept = [], []
+        for est in self.clf.estimators_:
+            if hasattr(est, "coef_"):
+                coef.append(np.asarray(est.coef_, dtype=np.float32).ravel())
+                intercept.append(float(est.intercept_[0]))
+            else:  # sklearn's constant predictor: the tag is on (or off) for every train item
+                coef.append(np.zeros(len(self.word.vocabulary_) + len(self.char.vocabulary_), dtype=np.float32))
+                intercept.append(_CONSTANT_LOGIT if float(est.y_) > 0.5 else -_CONSTANT_LOGIT)
+        config = {
+            "format": 1,
+            "tags": self.tags,
+            "keep": [bool(k) for k in self._keep],
+            "thresholds": json.loads(self.thresholds.model_dump_json(by_alias=True)) if self.thresholds else None,
+            "vectorizers": {
+                name: {
+                    "params": {k: v for k, v in vec.get_params().items() if k in _VECTORIZER_PARAMS},
+                    "vocabulary": {term: int(i) for term, i in vec.vocabulary_.items()},
+                }
+                for name, vec in (("word", self.word), ("char", self.char))
+            },
+        }
+        (directory / TFIDF_CONFIG).write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+        tensors = {
+            "word_idf": torch.tensor(self.word.idf_, dtype=torch.float32),
+            "char_idf": torch.tensor(self.char.idf_, dtype=torch.float32),
+            "coef": torch.tensor(np.stack(coef)),
+            "intercept": torch.tensor(intercept, dtype=torch.float32),
+        }
+        save_file(tensors, str(directory / TFIDF_WEIGHTS))
 
-    @staticmethod
-    def load(directory: Path) -> "TfidfBaseline":
-        return joblib.load(directory / TFIDF_FILE)
+    @classmethod
+    def load(cls, directory: Path) -> TfidfBaseline:
+        config = json.loads((directory / TFIDF_CONFIG).read_text(encoding="utf-8"))
+        tensors = load_file(str(directory / TFIDF_WEIGHTS))
+        self = cls()
+        for name in ("word", "char"):
+            spec = config["vectorizers"][name]
+            params = dict(spec["params"], ngram_range=tuple(spec["params"]["ngram_range"]))
+            vec = TfidfVectorizer(**params, vocabulary=spec["vocabulary"])
+            vec.idf_ = tensors[f"{name}_idf"].numpy().astype(np.float64)
+            setattr(self, name, vec)
+        self.tags = config["tags"]
+        self._keep = np.array(config["keep"], dtype=bool)
+        self.thresholds = Thresholds.model_validate(config["thresholds"]) if config["thresholds"] else None
+        self._coef = tensors["coef"].numpy()
+        self._intercept = tensors["intercept"].numpy()
+        return self
 
 
 class HeadOnlyBaseline:
@@ -93,7 +145,19 @@ class HeadOnlyBaseline:
             self._tokenizer = load_tokenizer(self.base_model)
         return embed_texts(self._encoder, self._tokenizer, texts, max_length=self.max_length)
 
-    def fit(self, texts, y, val_texts, y_val, tags, *, epochs: int = 60, lr: float = 3e-3, seed: int = 13, patience: int = 6) -> "HeadOnlyBaseline":
+    def fit(
+        self,
+        texts,
+        y,
+        val_texts,
+        y_val,
+        tags,
+        *,
+        epochs: int = 60,
+        lr: float = 3e-3,
+        seed: int = 13,
+        patience: int = 6,
+    ) -> HeadOnlyBaseline:
         torch.manual_seed(seed)
         x, xv = torch.tensor(self._embed(texts)), torch.tensor(self._embed(val_texts))
         yt = torch.tensor(y)
@@ -140,10 +204,12 @@ class HeadOnlyBaseline:
         d.mkdir(parents=True, exist_ok=True)
         save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, str(d / "head.safetensors"))
         self.thresholds.save(d)
-        (d / "config.json").write_text(json.dumps({"base_model": self.base_model, "max_length": self.max_length}), encoding="utf-8")
+        (d / "config.json").write_text(
+            json.dumps({"base_model": self.base_model, "max_length": self.max_length}), encoding="utf-8"
+        )
 
     @classmethod
-    def load(cls, directory: Path) -> "HeadOnlyBaseline":
+    def load(cls, directory: Path) -> HeadOnlyBaseline:
         d = directory / HEAD_ONLY_DIR
         cfg = json.loads((d / "config.json").read_text(encoding="utf-8"))
         self = cls(cfg["base_model"], cfg["max_length"])

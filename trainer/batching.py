@@ -60,6 +60,6 @@ def iter_padded(
 def unsort(rows: list[np.ndarray], batches: list[list[int]], n: int) -> np.ndarray:
     """Put per-batch outputs back into the original item order."""
     out = np.zeros((n, rows[0].shape[1]), dtype=np.float32)
-    for b, r in zip(batches, rows):
+    for b, r in zip(batches, rows, strict=True):
         out[b] = r
     return out

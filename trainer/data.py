@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from tagstream.errors import DataError
-from tagstream.text import attributes_as_strings, model_text
+from tagstream.core.errors import DataError
+from tagstream.core.text import attributes_as_strings, clean_text, invalid_unicode, model_text
 
 
 class CatalogueItem(BaseModel):
@@ -28,8 +28,15 @@ class CatalogueItem(BaseModel):
     @field_validator("title")
     @classmethod
     def _title_not_empty(cls, v: str) -> str:
-        if not v.strip():
+        if not clean_text(v):
             raise ValueError("title is empty")
+        return v
+
+    @field_validator("title", "description", "brand")
+    @classmethod
+    def _valid_unicode(cls, v: str) -> str:
+        if invalid_unicode(v):
+            raise ValueError("holds a lone surrogate (not valid Unicode)")
         return v
 
     @field_validator("description", "brand", mode="before")

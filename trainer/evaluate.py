@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tagstream.artifact import Thresholds
-from tagstream.errors import ArtifactError
-from trainer.baselines import HEAD_ONLY_DIR, TFIDF_FILE, HeadOnlyBaseline, TfidfBaseline
-from trainer.data import Dataset, load_dataset
-from trainer.metrics import multilabel_metrics, per_tag_report
-from trainer.predict import Tagger
+from tagstream.core.artifact import Thresholds
+from tagstream.core.errors import ArtifactError
+from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBaseline, TfidfBaseline
+from tagstream.trainer.data import Dataset, load_dataset
+from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
+from tagstream.trainer.predict import Tagger
 
 REFERENCES_DIR = "references"
 
 
-def score_metrics(y_true: np.ndarray, probs: np.ndarray, thresholds: Thresholds, tags: list[str]) -> tuple[dict, np.ndarray]:
+def score_metrics(
+    y_true: np.ndarray, probs: np.ndarray, thresholds: Thresholds, tags: list[str]
+) -> tuple[dict, np.ndarray]:
     pred = (probs >= thresholds.vector(tags)[None, :]).astype(np.int8)
     return multilabel_metrics(y_true, pred), pred
 
@@ -53,7 +55,7 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         if (ref_dir / HEAD_ONLY_DIR).is_dir():
             head = HeadOnlyBaseline.load(ref_dir)
             result["references"]["head_only"] = score_metrics(y, head.scores(texts), head.thresholds, tags)[0]
-        if (ref_dir / TFIDF_FILE).is_file():
+        if (ref_dir / TFIDF_CONFIG).is_file():
             tfidf = TfidfBaseline.load(ref_dir)
             result["references"]["tfidf"] = score_metrics(y, tfidf.scores(texts), tfidf.thresholds, tags)[0]
         if not result["references"]:

@@ -21,9 +21,7 @@ def multilabel_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, floa
         if avg == "macro" and len(present) == 0:
             p = r = f = 0.0
         else:
-            p, r, f, _ = precision_recall_fscore_support(
-                y_true, y_pred, average=avg, labels=labels, zero_division=0
-            )
+            p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, average=avg, labels=labels, zero_division=0)
         out[f"{avg}_precision"] = float(p)
         out[f"{avg}_recall"] = float(r)
         out[f"{avg}_f1"] = float(f)
@@ -37,7 +35,14 @@ def per_tag_report(y_true: np.ndarray, y_pred: np.ndarray, tags: list[str]) -> l
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
     predicted = np.asarray(y_pred).sum(0)
     return [
-        {"tag": t, "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(s[j]), "predicted": int(predicted[j])}
+        {
+            "tag": t,
+            "precision": float(p[j]),
+            "recall": float(r[j]),
+            "f1": float(f[j]),
+            "support": int(s[j]),
+            "predicted": int(predicted[j]),
+        }
         for j, t in enumerate(tags)
     ]
 

@@ -20,8 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from tagstream.errors import ArtifactError
-from tagstream.text import TEXT_FORMAT_VERSION
+from tagstream.core.errors import ArtifactError
+from tagstream.core.text import TEXT_FORMAT_VERSION
 
 ENCODER_DIR = "encoder"
 HEAD_FILE = "head.safetensors"
@@ -70,7 +70,7 @@ class TaggerModel(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, config.n_tags)
 
     @classmethod
-    def from_base(cls, base_model: str, n_tags: int, max_length: int = 64, dropout: float = 0.1) -> "TaggerModel":
+    def from_base(cls, base_model: str, n_tags: int, max_length: int = 64, dropout: float = 0.1) -> TaggerModel:
         try:
             encoder = AutoModel.from_pretrained(base_model).float()
         except OSError as e:
@@ -109,13 +109,16 @@ class TaggerModel(nn.Module):
         self.encoder.save_pretrained(directory / ENCODER_DIR, safe_serialization=True)
         tokenizer.save_pretrained(directory / ENCODER_DIR)
         save_file(
-            {"weight": self.head.weight.detach().cpu().contiguous(), "bias": self.head.bias.detach().cpu().contiguous()},
+            {
+                "weight": self.head.weight.detach().cpu().contiguous(),
+                "bias": self.head.bias.detach().cpu().contiguous(),
+            },
             str(directory / HEAD_FILE),
         )
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=1), encoding="utf-8")
 
     @classmethod
-    def load(cls, directory: Path) -> tuple["TaggerModel", PreTrainedTokenizerBase]:
+    def load(cls, directory: Path) -> tuple[TaggerModel, PreTrainedTokenizerBase]:
         directory = Path(directory)
         for name in (ENCODER_DIR, HEAD_FILE, CONFIG_FILE):
             if not (directory / name).exists():

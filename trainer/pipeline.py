@@ -6,21 +6,23 @@ import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from tagstream.artifact import TagVocabulary
-from tagstream.errors import DataError
-from trainer.baselines import HeadOnlyBaseline, TfidfBaseline
-from trainer.data import Dataset, few_shot_subset, load_dataset
-from trainer.evaluate import REFERENCES_DIR, score_metrics
-from trainer.report import plot_training_curve, write_json, write_model_card
-from trainer.train import TrainOptions, train_model
+from tagstream.core.artifact import TagVocabulary
+from tagstream.core.errors import DataError
+from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
+from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
+from tagstream.trainer.evaluate import REFERENCES_DIR, score_metrics
+from tagstream.trainer.options import TrainOptions
+from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
+from tagstream.trainer.train import train_model
 
 log = logging.getLogger(__name__)
 
 
-def _report_bad_rows(ds: Dataset, echo) -> None:
+def _report_bad_rows(ds: Dataset, echo: Callable[[str], object]) -> None:
     if ds.bad_rows:
         echo(f"{ds.path}: skipped {len(ds.bad_rows)} bad rows")
         for row in ds.bad_rows[:10]:
@@ -35,16 +37,14 @@ def run_training(
     out: Path,
     opts: TrainOptions,
     *,
-    min_tag_count: int = 5,
-    max_items: int | None = None,
-    few_shot: int | None = None,
-    strict: bool = False,
-    references: bool = True,
     progress: bool = True,
-    echo=print,
+    echo: Callable[[str], object] = print,
 ) -> dict:
-    train = load_dataset(train_path, strict=strict, max_items=max_items)
-    val = load_dataset(val_path, strict=strict)
+    """Train, tune thresholds, fit the reference models and write the artefact directory `out`
+    (written next to it and renamed into place, so a failed run leaves no half directory)."""
+    min_tag_count, few_shot = opts.min_tag_count, opts.few_shot
+    train = load_dataset(train_path, strict=opts.strict, max_items=opts.max_items)
+    val = load_dataset(val_path, strict=opts.strict)
     _report_bad_rows(train, echo)
     _report_bad_rows(val, echo)
     items = train.items
@@ -67,6 +67,7 @@ def run_training(
     y_val = vocab.encode(val.tag_lists)
 
     if opts.field_dropout > 0:
+
         def train_texts(rng):
             return [it.augmented_text(rng, opts.field_dropout) for it in items]
     else:
@@ -80,16 +81,23 @@ def run_training(
         result.model.save(tmp, result.tokenizer)
         vocab.save(tmp)
         result.thresholds.save(tmp)
-        val_metrics = {"model": score_metrics(y_val, result.val_probs, result.thresholds, vocab.tags)[0], "references": {}}
+        val_metrics = {
+            "model": score_metrics(y_val, result.val_probs, result.thresholds, vocab.tags)[0],
+            "references": {},
+        }
         ref_seconds: dict[str, float] = {}
-        if references:
+        if opts.references:
             ref_dir = tmp / REFERENCES_DIR
             ref_dir.mkdir()
             t0 = time.perf_counter()
-            head = HeadOnlyBaseline(result.options["base_model"], opts.max_length).fit(texts, y, val.texts, y_val, vocab.tags, seed=opts.seed)
+            head = HeadOnlyBaseline(result.options["base_model"], opts.max_length).fit(
+                texts, y, val.texts, y_val, vocab.tags, seed=opts.seed
+            )
             head.save(ref_dir)
             ref_seconds["head_only"] = time.perf_counter() - t0
-            val_metrics["references"]["head_only"] = score_metrics(y_val, head.val_scores, head.thresholds, vocab.tags)[0]
+            val_metrics["references"]["head_only"] = score_metrics(y_val, head.val_scores, head.thresholds, vocab.tags)[
+                0
+            ]
             t0 = time.perf_counter()
             tfidf = TfidfBaseline().fit(texts, y, val.texts, y_val, vocab.tags)
             tfidf.save(ref_dir)
@@ -107,16 +115,24 @@ def run_training(
             "n_tags": len(vocab),
             "min_tag_count": min_tag_count,
             "n_dropped_tags": len(vocab.dropped),
-            "options": result.options | {"few_shot": few_shot, "max_items": max_items},
+            "options": result.options,
             "best_epoch": result.best_epoch,
             "train_seconds": result.seconds,
             "reference_train_seconds": ref_seconds,
             "history": history,
             "validation": val_metrics,
-            "thresholds": {"global": result.thresholds.global_, "per_tag_tuned": len(result.thresholds.per_tag)},
+            "thresholds": {
+                "global": result.thresholds.global_,
+                "per_tag_tuned": len(result.thresholds.per_tag),
+            },
         }
         write_json(tmp / "metrics.json", info)
-        plot_training_curve(history, result.best_epoch, tmp / "training_curve.png", title=f"{out.name}: loss and validation micro-F1")
+        plot_training_curve(
+            history,
+            result.best_epoch,
+            tmp / "training_curve.png",
+            title=f"{out.name}: loss and validation micro-F1",
+        )
         write_model_card(tmp, info)
         if out.exists():
             shutil.rmtree(out)

@@ -8,14 +8,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tagstream.artifact import TagVocabulary, Thresholds, decode_tags
-from trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
-from trainer.model import TaggerModel
+from tagstream.core.artifact import TagVocabulary, Thresholds, decode_tags
+from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
+from tagstream.trainer.model import TaggerModel
 
 
 @torch.inference_mode()
 def predict_proba(
-    model: TaggerModel, tokenizer, texts: Sequence[str], *, batch_size: int = 128, max_length: int | None = None
+    model: TaggerModel,
+    tokenizer,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 128,
+    max_length: int | None = None,
 ) -> np.ndarray:
     model.eval()
     if not texts:
@@ -31,13 +36,18 @@ def predict_proba(
 
 
 @torch.inference_mode()
-def embed_texts(model: TaggerModel, tokenizer, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 64) -> np.ndarray:
+def embed_texts(
+    model: TaggerModel, tokenizer, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 64
+) -> np.ndarray:
     """Pooled encoder embeddings (used for the head-only reference)."""
     model.eval()
     ids = tokenize(tokenizer, texts, max_length)
     batches = length_sorted_batches([len(x) for x in ids], batch_size, shuffle=False)
     device = next(model.parameters()).device
-    rows = [model.embed(i.to(device), m.to(device)).float().cpu().numpy() for _, i, m in iter_padded(ids, batches, tokenizer.pad_token_id)]
+    rows = [
+        model.embed(i.to(device), m.to(device)).float().cpu().numpy()
+        for _, i, m in iter_padded(ids, batches, tokenizer.pad_token_id)
+    ]
     return unsort(rows, batches, len(texts))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def plot_training_curve(history: list[dict], best_epoch: int, path: Path, title: str = "") -> None:
@@ -32,7 +32,8 @@ def plot_training_curve(history: list[dict], best_epoch: int, path: Path, title:
 
 
 def _row(name: str, m: dict) -> str:
-    return f"| {name} | {m['micro_f1']:.4f} | {m['macro_f1']:.4f} | {m['samples_f1']:.4f} | {m['micro_precision']:.4f} | {m['micro_recall']:.4f} |"
+    cells = [m[k] for k in ("micro_f1", "macro_f1", "samples_f1", "micro_precision", "micro_recall")]
+    return f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |"
 
 
 def write_model_card(directory: Path, info: dict) -> None:

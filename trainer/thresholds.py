@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tagstream.artifact import Thresholds
+from tagstream.core.artifact import Thresholds
 
 GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 

@@ -14,9 +14,8 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,38 +23,14 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
-from tagstream.artifact import TagVocabulary, Thresholds
-from trainer.batching import iter_padded, length_sorted_batches, tokenize
-from trainer.model import TaggerModel, load_tokenizer, resolve_base_model
-from trainer.predict import predict_proba
-from trainer.thresholds import best_global_threshold, tune_thresholds
+from tagstream.core.artifact import TagVocabulary, Thresholds
+from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
+from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
+from tagstream.trainer.options import TrainOptions
+from tagstream.trainer.predict import predict_proba
+from tagstream.trainer.thresholds import best_global_threshold, tune_thresholds
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainOptions:
-    base_model: str | None = None
-    epochs: int = 8
-    batch_size: int = 32
-    max_length: int = 64
-    lr: float = 8e-5
-    head_lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.06
-    dropout: float = 0.1
-    grad_clip: float = 1.0
-    patience: int = 2
-    freeze_layers: str = "0"
-    loss: str = "bce"  # bce | focal
-    focal_gamma: float = 2.0
-    pos_weight_cap: float = 0.0  # 0: off; else pos_weight = min(cap, sqrt(neg/pos))
-    lora: bool = False
-    lora_r: int = 8
-    seed: int = 13
-    threads: int | None = None
-    threshold_min_support: int = 3
-    field_dropout: float = 0.0  # per epoch, drop brand/description/attributes of an item with this probability
 
 
 @dataclass
@@ -77,7 +52,7 @@ class TrainResult:
     history: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
-    options: dict = field(default_factory=dict)
+    options: dict[str, object] = field(default_factory=dict)
 
 
 def seed_everything(seed: int) -> None:
@@ -93,7 +68,9 @@ class FocalBCE(nn.Module):
         self.pos_weight = pos_weight
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=self.pos_weight, reduction="none"
+        )
         p = torch.sigmoid(logits)
         pt = p * targets + (1 - p) * (1 - targets)
         return ((1 - pt) ** self.gamma * bce).mean()
@@ -104,11 +81,11 @@ def make_loss(opts: TrainOptions, y_train: np.ndarray) -> nn.Module:
     if opts.pos_weight_cap > 0:
         pos = y_train.sum(0).clip(min=1)
         neg = y_train.shape[0] - pos
-        pos_weight = torch.tensor(np.minimum(opts.pos_weight_cap, np.sqrt(neg / pos)).clip(min=1.0), dtype=torch.float32)
+        pos_weight = torch.tensor(
+            np.minimum(opts.pos_weight_cap, np.sqrt(neg / pos)).clip(min=1.0), dtype=torch.float32
+        )
     if opts.loss == "focal":
         return FocalBCE(opts.focal_gamma, pos_weight)
-    if opts.loss != "bce":
-        raise ValueError(f"unknown loss {opts.loss!r}: use bce or focal")
     return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
 
@@ -122,7 +99,11 @@ def param_groups(model: TaggerModel, opts: TrainOptions) -> list[dict]:
         no_decay = p.ndim < 2 or "norm" in name.lower()
         groups.setdefault((is_head, no_decay), []).append(p)
     return [
-        {"params": ps, "lr": opts.head_lr if is_head else opts.lr, "weight_decay": 0.0 if no_decay else opts.weight_decay}
+        {
+            "params": ps,
+            "lr": opts.head_lr if is_head else opts.lr,
+            "weight_decay": 0.0 if no_decay else opts.weight_decay,
+        }
         for (is_head, no_decay), ps in groups.items()
     ]
 
@@ -131,10 +112,14 @@ def _apply_lora(model: TaggerModel, r: int) -> None:
     from peft import LoraConfig, get_peft_model
 
     names = {n.rsplit(".", 1)[-1] for n, m in model.encoder.named_modules() if isinstance(m, nn.Linear)}
-    targets = [t for t in ("query", "key", "value", "q_proj", "k_proj", "v_proj", "q_lin", "k_lin", "v_lin") if t in names]
+    targets = [
+        t for t in ("query", "key", "value", "q_proj", "k_proj", "v_proj", "q_lin", "k_lin", "v_lin") if t in names
+    ]
     if not targets:
         raise ValueError("LoRA: no attention projections found in this encoder")
-    model.encoder = get_peft_model(model.encoder, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=targets))
+    model.encoder = get_peft_model(
+        model.encoder, LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.05, target_modules=targets)
+    )
 
 
 def _merge_lora(model: TaggerModel) -> None:
@@ -183,14 +168,22 @@ def train_model(
     history: list[EpochRecord] = []
     best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
     t_start = time.perf_counter()
-    bar = tqdm(total=total, desc="train", unit="batch", disable=not progress, dynamic_ncols=True,
-               mininterval=0.5 if sys.stderr.isatty() else 30)
+    bar = tqdm(
+        total=total,
+        desc="train",
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    )
     for epoch in range(1, opts.epochs + 1):
         t_epoch = time.perf_counter()
         model.train()
         if callable(train_texts) and epoch > 1:
             train_ids = epoch_ids(epoch)
-        batches = length_sorted_batches([len(x) for x in train_ids], opts.batch_size, shuffle=True, seed=opts.seed + epoch)
+        batches = length_sorted_batches(
+            [len(x) for x in train_ids], opts.batch_size, shuffle=True, seed=opts.seed + epoch
+        )
         running, seen = 0.0, 0
         for b, input_ids, mask in iter_padded(train_ids, batches, tokenizer.pad_token_id):
             logits = model(input_ids.to(device), mask.to(device))
@@ -213,9 +206,18 @@ def train_model(
         record = EpochRecord(epoch, running / max(seen, 1), val_loss, f1, thr, time.perf_counter() - t_epoch)
         history.append(record)
         bar.set_postfix(epoch=epoch, loss=f"{record.train_loss:.4f}", val_f1=f"{f1:.3f}")
-        log.info("epoch %d: train_loss=%.4f val_loss=%.4f val_micro_f1=%.4f (thr %.3f)", epoch, record.train_loss, val_loss, f1, thr)
+        log.info(
+            "epoch %d: train_loss=%.4f val_loss=%.4f val_micro_f1=%.4f (thr %.3f)",
+            epoch,
+            record.train_loss,
+            val_loss,
+            f1,
+            thr,
+        )
         if progress:
-            tqdm.write(f"epoch {epoch}: train loss {record.train_loss:.4f}  val loss {val_loss:.4f}  val micro-F1 {f1:.4f}")
+            tqdm.write(
+                f"epoch {epoch}: train loss {record.train_loss:.4f}  val loss {val_loss:.4f}  val micro-F1 {f1:.4f}"
+            )
         if f1 > best_f1 + 1e-4:
             best_f1, best_epoch, stale = f1, epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -233,4 +235,13 @@ def train_model(
     model.eval()
     probs = predict_proba(model, tokenizer, val_texts, max_length=opts.max_length)
     thresholds = tune_thresholds(y_val, probs, vocab.tags, min_support=opts.threshold_min_support)
-    return TrainResult(model, tokenizer, thresholds, probs, history, best_epoch, time.perf_counter() - t_start, asdict(opts) | {"base_model": base})
+    return TrainResult(
+        model,
+        tokenizer,
+        thresholds,
+        probs,
+        history,
+        best_epoch,
+        time.perf_counter() - t_start,
+        opts.model_dump() | {"base_model": base},
+    )

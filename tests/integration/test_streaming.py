@@ -5,69 +5,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
 
 import pytest
 
-from stream.embedded import RedisServer, TansuBroker
-from stream.model_refresh import publish
-from stream.net import free_port
-from stream.producer import OutEvent, produce
-from stream.subscriber import read_topic
-from stream.topics import ensure_topics
-from stream.tritonserver import TritonServer
-from tagstream.text import model_text
-from trainer.export import export_model
-from trainer.predict import Tagger
+from tagstream.clients.producer import OutEvent, produce
+from tagstream.clients.publish import publish
+from tagstream.clients.subscriber import read_topic
+from tagstream.core.names import MODEL_NAME
+from tagstream.core.text import model_text
+from tagstream.localstack.scrape import metric_sum, scrape
+from tagstream.localstack.stack import LocalStack
+from tagstream.trainer.export import export_model
+from tagstream.trainer.predict import Tagger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 IN, OUT, DLQ = "product-updates", "product-tags", "product-tags.dlq"
-
-
-class Worker:
-    def __init__(self, env: dict, log: Path):
-        self.port = free_port()
-        self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "tagstream.cli", "worker"], env=dict(env, TAGSTREAM_WEB_PORT=str(self.port)),
-                                     stdout=open(log, "wb"), stderr=subprocess.STDOUT)
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-        except OSError:
-            return 0, ""
-
-    def wait_assigned(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            code, body = self.get("/readyz")
-            if code == 200 and json.loads(body)["assigned_partitions"] > 0:
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"worker not ready: {self.get('/readyz')}\n{self.log.read_text()[-3000:]}")
-
-    def metric(self, name: str) -> float:
-        _, text = self.get("/metrics")
-        return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith(name + " ") or l.startswith(name + "{"))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+WORKER = {"app_id": "tagstream-test", "batch_wait_s": 0.1, "version_check_s": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -75,30 +31,32 @@ def system(tiny_model, tmp_path_factory):
     work = tmp_path_factory.mktemp("stream")
     repo = work / "repo"
     export_model(tiny_model, repo)
-    broker = TansuBroker(workdir=work).start()
-    redis = RedisServer(workdir=work).start()
-    triton = TritonServer(repo=repo, workdir=work / "triton", load_models=("product_tagger",)).start()
-    deadline = time.monotonic() + 180
-    while not triton.model_ready("product_tagger") and time.monotonic() < deadline:
-        time.sleep(0.5)
-    asyncio.run(ensure_topics(broker.url, {IN: 4, OUT: 4, DLQ: 1}))
-    env = dict(os.environ, TAGSTREAM_BROKER_URL=broker.url, TAGSTREAM_REDIS_URL=redis.url, TAGSTREAM_TRITON_URL=triton.grpc_url,
-               TAGSTREAM_APP_ID="tagstream-test", TAGSTREAM_BATCH_WAIT_S="0.1", TAGSTREAM_VERSION_CHECK_S="0.5",
-               TAGSTREAM_SESSION_TIMEOUT_S="6", TAGSTREAM_REBALANCE_TIMEOUT_S="6", TAGSTREAM_HEARTBEAT_S="0.5")
-    worker = Worker(env, work / "worker1.log")
-    worker.wait_assigned()
-    sysinfo = {"broker": broker, "redis": redis, "triton": triton, "repo": repo, "env": env, "worker": worker, "work": work, "model": tiny_model}
+    stack = LocalStack(work, repo).start()
+    worker = stack.start_worker("worker1", **WORKER)
+    sysinfo = {
+        "stack": stack,
+        "broker": stack.broker,
+        "redis": stack.redis,
+        "triton": stack.triton,
+        "repo": repo,
+        "worker": worker,
+        "workers": [worker],
+        "work": work,
+        "model": tiny_model,
+    }
     yield sysinfo
-    for w in sysinfo.get("workers", [worker]):
-        w.stop()
-    triton.stop()
-    redis.stop()
-    broker.stop()
+    stack.stop()
 
 
 def event(pid: str, title: str, **kw) -> OutEvent:
-    body = {"event_id": kw.pop("event_id", str(uuid.uuid4())), "product_id": pid, "op": kw.pop("op", "upsert"), "title": title,
-            "updated_at": datetime.now(timezone.utc).isoformat(), **kw}
+    body = {
+        "event_id": kw.pop("event_id", str(uuid.uuid4())),
+        "product_id": pid,
+        "op": kw.pop("op", "upsert"),
+        "title": title,
+        "updated_at": datetime.now(UTC).isoformat(),
+        **kw,
+    }
     return OutEvent(pid.encode(), json.dumps(body).encode())
 
 
@@ -123,7 +81,7 @@ def wait_for(system, topic: str, want, n: int, timeout: float = 90.0, distinct=N
     async def bounded():
         try:
             await asyncio.wait_for(go(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     asyncio.run(bounded())
@@ -131,29 +89,52 @@ def wait_for(system, topic: str, want, n: int, timeout: float = 90.0, distinct=N
 
 
 def triton_inference_count(system) -> float:
-    text = urllib.request.urlopen(system["triton"].metrics_url, timeout=5).read().decode()
-    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines() if l.startswith("nv_inference_count{") and 'model="product_tagger"' in l)
+    return metric_sum(scrape(system["triton"].metrics_url), "nv_inference_count", model=MODEL_NAME)
 
 
-TITLES = ["Roadster Men Navy Blue Checked Casual Shirt", "Lavie Women Red Handbag", "Nike Men Black Running Shoes", "Fastrack Unisex Black Watch",
-          "Puma Women Pink Track Pants", "FabHomeDecor Fabric Double Sofa Bed", "Titan Men Silver Watch", "Jockey Men White Vest"]
+TITLES = [
+    "Roadster Men Navy Blue Checked Casual Shirt",
+    "Lavie Women Red Handbag",
+    "Nike Men Black Running Shoes",
+    "Fastrack Unisex Black Watch",
+    "Puma Women Pink Track Pants",
+    "FabHomeDecor Fabric Double Sofa Bed",
+    "Titan Men Silver Watch",
+    "Jockey Men White Vest",
+]
 
 
 def test_n_events_in_give_n_tag_events_out_matching_predict(system):
     run = uuid.uuid4().hex[:6]
-    events = [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" style {i}", brand="Acme" if i % 2 else "", attributes={"size": str(i)}) for i in range(40)]
+    events = [
+        event(
+            f"{run}-{i}",
+            TITLES[i % len(TITLES)] + f" style {i}",
+            brand="Acme" if i % 2 else "",
+            attributes={"size": str(i)},
+        )
+        for i in range(40)
+    ]
     send(system, events)
     got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 40)
     assert len(got) == 40
     assert {r.key for r in got} == {f"{run}-{i}" for i in range(40)}
     tagger = Tagger(system["model"])
-    texts = {f"{run}-{i}": model_text(json.loads(e.value)["title"], json.loads(e.value).get("brand", ""), "", json.loads(e.value)["attributes"]) for i, e in enumerate(events)}
+    texts = {
+        f"{run}-{i}": model_text(
+            json.loads(e.value)["title"],
+            json.loads(e.value).get("brand", ""),
+            "",
+            json.loads(e.value)["attributes"],
+        )
+        for i, e in enumerate(events)
+    }
     for r in got:
         v = r.value
         assert v["model_name"] == "product_tagger" and v["model_version"] == "1" and v["cached"] is False
         want = tagger.tags([texts[r.key]])[0]
         assert [t["tag"] for t in v["tags"]] == [t for t, _ in want]
-        for t, (_, s) in zip(v["tags"], want):
+        for t, (_, s) in zip(v["tags"], want, strict=True):
             assert abs(t["score"] - s) < 1e-4
         scores = [t["score"] for t in v["tags"]]
         assert scores == sorted(scores, reverse=True)
@@ -161,13 +142,24 @@ def test_n_events_in_give_n_tag_events_out_matching_predict(system):
 
 def test_unchanged_content_is_served_from_cache_without_triton(system):
     run = uuid.uuid4().hex[:6]
-    first = [event(f"{run}-{i}", f"Unique cache test product {run} number {i}", attributes={"colour": "Blue"}) for i in range(10)]
+    first = [
+        event(f"{run}-{i}", f"Unique cache test product {run} number {i}", attributes={"colour": "Blue"})
+        for i in range(10)
+    ]
     send(system, first)
     assert len(wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 10)) == 10
     before_triton = triton_inference_count(system)
     before_items = system["worker"].metric("tagstream_inference_items_total")
     # the same content again, with a field the model does not read (a price) changed
-    again = [event(f"{run}-{i}", f"Unique cache test product {run} number {i}", attributes={"colour": "Blue"}, price=i + 1) for i in range(10)]
+    again = [
+        event(
+            f"{run}-{i}",
+            f"Unique cache test product {run} number {i}",
+            attributes={"colour": "Blue"},
+            price=i + 1,
+        )
+        for i in range(10)
+    ]
     ids = {json.loads(e.value)["event_id"] for e in again}
     send(system, again)
     got = wait_for(system, OUT, lambda r: r.value is not None and r.value["source_event_id"] in ids, 10)
@@ -181,9 +173,35 @@ def test_bad_events_go_to_dead_letter_topic_with_reason(system):
     run = uuid.uuid4().hex[:6]
     bad = [
         OutEvent(f"{run}-json".encode(), b"{this is not json"),
-        OutEvent(f"{run}-notitle".encode(), json.dumps({"event_id": "x", "product_id": f"{run}-notitle", "updated_at": "2026-01-01T00:00:00Z"}).encode()),
-        OutEvent(f"{run}-big".encode(), json.dumps({"event_id": "y", "product_id": f"{run}-big", "title": "t" * 5000, "updated_at": "2026-01-01T00:00:00Z"}).encode()),
-        OutEvent(f"{run}-op".encode(), json.dumps({"event_id": "z", "product_id": f"{run}-op", "op": "explode", "title": "a", "updated_at": "2026-01-01T00:00:00Z"}).encode()),
+        OutEvent(
+            f"{run}-notitle".encode(),
+            json.dumps(
+                {"event_id": "x", "product_id": f"{run}-notitle", "updated_at": "2026-01-01T00:00:00Z"}
+            ).encode(),
+        ),
+        OutEvent(
+            f"{run}-big".encode(),
+            json.dumps(
+                {
+                    "event_id": "y",
+                    "product_id": f"{run}-big",
+                    "title": "t" * 5000,
+                    "updated_at": "2026-01-01T00:00:00Z",
+                }
+            ).encode(),
+        ),
+        OutEvent(
+            f"{run}-op".encode(),
+            json.dumps(
+                {
+                    "event_id": "z",
+                    "product_id": f"{run}-op",
+                    "op": "explode",
+                    "title": "a",
+                    "updated_at": "2026-01-01T00:00:00Z",
+                }
+            ).encode(),
+        ),
         OutEvent(f"{run}-list".encode(), b"[1, 2]"),
     ]
     good = event(f"{run}-good", "Nike Men Black Running Shoes")
@@ -233,7 +251,7 @@ def test_new_model_version_mid_stream_is_used_and_old_cache_ignored(system):
 
 def test_two_workers_in_one_group_share_partitions(system):
     w1 = system["worker"]
-    w2 = Worker(system["env"], system["work"] / "worker2.log")
+    w2 = system["stack"].start_worker("worker2", wait_assigned=False, **WORKER)
     system["workers"] = [w1, w2]
     w2.wait_assigned(timeout=120)
     w1.wait_assigned(timeout=60)
@@ -249,7 +267,7 @@ def test_two_workers_in_one_group_share_partitions(system):
 
 
 def test_redis_down_is_a_cache_miss_and_the_stream_goes_on(system):
-    workers = system.get("workers", [system["worker"]])
+    workers = system["workers"]
     errors_before = sum(w.metric("tagstream_cache_errors_total") for w in workers)
     system["redis"].kill()
     try:
@@ -272,15 +290,18 @@ def test_triton_down_pauses_without_dropping_then_resumes(system):
     try:
         send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" no triton {i}") for i in range(6)])
         # nothing is tagged, nothing is dead-lettered while Triton is away
-        assert wait_for(system, OUT, lambda r: r.key and r.key.startswith(run) and "prime" not in r.key, 1, timeout=8) == []
+        assert (
+            wait_for(system, OUT, lambda r: r.key and r.key.startswith(run) and "prime" not in r.key, 1, timeout=8)
+            == []
+        )
         assert wait_for(system, DLQ, lambda r: r.key and r.key.startswith(run), 1, timeout=2) == []
         # and the stalled worker's lag shows the waiting events (the gauge is computed on scrape)
-        workers = system.get("workers", [system["worker"]])
+        workers = system["workers"]
         assert sum(w.metric("tagstream_consumer_lag") for w in workers) >= 6
     finally:
         system["triton"].start()
     deadline = time.monotonic() + 180
-    while not system["triton"].model_ready("product_tagger") and time.monotonic() < deadline:
+    while not system["triton"].model_ready(MODEL_NAME) and time.monotonic() < deadline:
         time.sleep(0.5)
     got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run) and "prime" not in r.key, 6, timeout=120)
     assert {r.key for r in got} == {f"{run}-{i}" for i in range(6)}
@@ -292,7 +313,14 @@ def source_id(r) -> str:
 
 def tagged_events(system, ids: set[str], minimum_distinct: int, timeout: float) -> list:
     """Tag events for the given source event ids, until `minimum_distinct` of the ids are covered."""
-    return wait_for(system, OUT, lambda r: r.value is not None and source_id(r) in ids, minimum_distinct, timeout, distinct=source_id)
+    return wait_for(
+        system,
+        OUT,
+        lambda r: r.value is not None and source_id(r) in ids,
+        minimum_distinct,
+        timeout,
+        distinct=source_id,
+    )
 
 
 def source_ids(records: list) -> set[str]:
@@ -314,22 +342,22 @@ def test_workers_killed_and_stopped_mid_stream_lose_nothing(system):
 
     killed = backlog("kill")
     assert len(source_ids(tagged_events(system, killed, 20, timeout=120))) >= 20, "tagging did not start"
-    for w in system.get("workers", [system["worker"]]):
-        w.proc.kill()  # SIGKILL: no commit, no leave-group
-        w.proc.wait(10)
+    for w in system["workers"]:
+        w.kill()  # SIGKILL: no commit, no leave-group
     at_kill = source_ids(tagged_events(system, killed, n, timeout=3))
     assert len(at_kill) < n, "the backlog was done before the kill: make it larger"
-    restarted = Worker(system["env"], system["work"] / "worker-after-kill.log")
+    restarted = system["stack"].start_worker("worker-after-kill", wait_assigned=False, **WORKER)
     system["workers"] = [restarted]
     restarted.wait_assigned(timeout=120)
     after_kill = source_ids(tagged_events(system, killed, n, timeout=120))
-    assert after_kill == killed, f"{n - len(after_kill)} of {n} events lost to the SIGKILL ({len(at_kill)} were tagged before it)"
+    assert after_kill == killed, (
+        f"{n - len(after_kill)} of {n} events lost to the SIGKILL ({len(at_kill)} were tagged before it)"
+    )
 
     stopped = backlog("term")
     assert len(source_ids(tagged_events(system, stopped, 20, timeout=60))) >= 20, "tagging did not start"
-    restarted.stop()  # SIGTERM while the second backlog is being tagged: a clean stop
-    assert restarted.proc.returncode == 0, restarted.log.read_text()[-3000:]
-    last = Worker(system["env"], system["work"] / "worker-after-term.log")
+    assert restarted.stop() == 0, restarted.log_tail()  # SIGTERM while the backlog is being tagged: a clean stop
+    last = system["stack"].start_worker("worker-after-term", wait_assigned=False, **WORKER)
     system["workers"] = [last]
     last.wait_assigned(timeout=120)
 

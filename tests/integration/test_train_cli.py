@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tagstream.artifact import TagVocabulary
+from tagstream.core.artifact import TagVocabulary
+from tagstream.trainer.data import load_dataset
+from tagstream.trainer.metrics import multilabel_metrics
 from tests.conftest import EXAMPLES, tagstream
-from trainer.data import load_dataset
-from trainer.metrics import multilabel_metrics
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ def small_split(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("data")
     out = {}
     for split, n in (("train", 400), ("val", 150), ("test", 200)):
-        rows = [l for l in (EXAMPLES / f"catalogue.{split}.jsonl").read_text().splitlines() if '"my-' in l][:n]
+        rows = [r for r in (EXAMPLES / f"catalogue.{split}.jsonl").read_text().splitlines() if '"my-' in r][:n]
         out[split] = d / f"{split}.jsonl"
         out[split].write_text("\n".join(rows) + "\n")
     return out
@@ -33,16 +33,43 @@ def small_split(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def trained(small_split, tmp_path_factory) -> Path:
     model = tmp_path_factory.mktemp("models") / "small"
-    res = tagstream("train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(model),
-                    "--epochs", "1", "--batch-size", "16", "--threads", "2", "--seed", "1")
+    res = tagstream(
+        "train",
+        "--train",
+        str(small_split["train"]),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(model),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--threads",
+        "2",
+        "--seed",
+        "1",
+    )
     assert "saved" in res.stdout
     return model
 
 
 def test_artefacts_are_complete(trained):
-    for name in ("encoder/model.safetensors", "encoder/config.json", "encoder/tokenizer.json", "head.safetensors", "tagger.json",
-                 "labels.json", "thresholds.json", "metrics.json", "training_curve.png", "README.md",
-                 "references/tfidf.joblib", "references/head_only/head.safetensors"):
+    for name in (
+        "encoder/model.safetensors",
+        "encoder/config.json",
+        "encoder/tokenizer.json",
+        "head.safetensors",
+        "tagger.json",
+        "labels.json",
+        "thresholds.json",
+        "metrics.json",
+        "training_curve.png",
+        "README.md",
+        "references/tfidf.json",
+        "references/tfidf.safetensors",
+        "references/head_only/head.safetensors",
+    ):
         assert (trained / name).is_file(), name
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["history"][0]["epoch"] == 1 and metrics["n_train"] == 400
@@ -50,7 +77,9 @@ def test_artefacts_are_complete(trained):
 
 
 def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
-    res = json.loads(tagstream("evaluate", "--model", str(trained), "--data", str(small_split["test"]), "--json").stdout)
+    res = json.loads(
+        tagstream("evaluate", "--model", str(trained), "--data", str(small_split["test"]), "--json").stdout
+    )
     for key in ("micro_f1", "macro_f1", "samples_f1", "n_items", "n_tags"):
         assert key in res
         for ref in ("head_only", "tfidf"):
@@ -78,14 +107,42 @@ def test_predict_text_and_jsonl(trained, small_split):
 
 
 def test_cli_errors_are_one_line(tmp_path, small_split):
-    res = tagstream("train", "--train", str(tmp_path / "missing.jsonl"), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), check=False)
+    res = tagstream(
+        "train",
+        "--train",
+        str(tmp_path / "missing.jsonl"),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(tmp_path / "m"),
+        check=False,
+    )
     assert res.returncode == 2
     assert res.stderr.strip() == f"error: {tmp_path / 'missing.jsonl'}: no such file"
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    res = tagstream("train", "--train", str(empty), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), check=False)
+    res = tagstream(
+        "train",
+        "--train",
+        str(empty),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(tmp_path / "m"),
+        check=False,
+    )
     assert res.returncode == 2 and "file is empty" in res.stderr and "Traceback" not in res.stderr
-    res = tagstream("train", "--train", str(EXAMPLES / "bad_rows.jsonl"), "--val", str(small_split["val"]), "--out", str(tmp_path / "m"), "--strict", check=False)
+    res = tagstream(
+        "train",
+        "--train",
+        str(EXAMPLES / "bad_rows.jsonl"),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(tmp_path / "m"),
+        "--strict",
+        check=False,
+    )
     assert res.returncode == 2 and "bad_rows.jsonl:2: invalid JSON" in res.stderr and "Traceback" not in res.stderr
     res = tagstream("evaluate", "--model", str(tmp_path), "--data", str(small_split["val"]), check=False)
     assert res.returncode == 2 and "is missing" in res.stderr and "Traceback" not in res.stderr
@@ -95,20 +152,31 @@ def test_cli_errors_are_one_line(tmp_path, small_split):
 def test_freeze_all_keeps_encoder_and_lora_merges_into_it(small_split, tmp_path, freeze, lora):
     from safetensors.torch import load_file
 
-    from trainer.model import default_base_model
-    from trainer.pipeline import run_training
-    from trainer.train import TrainOptions
+    from tagstream.trainer.model import default_base_model
+    from tagstream.trainer.options import TrainOptions
+    from tagstream.trainer.pipeline import run_training
 
     out = tmp_path / "m"
-    run_training(small_split["train"], small_split["val"], out, TrainOptions(epochs=1, batch_size=16, freeze_layers=freeze, lora=lora, lr=1e-3),
-                 max_items=120, min_tag_count=2, references=False, progress=False, echo=lambda *_: None)
+    opts = TrainOptions(
+        epochs=1,
+        batch_size=16,
+        freeze_layers=freeze,
+        lora=lora,
+        lr=1e-3,
+        max_items=120,
+        min_tag_count=2,
+        references=False,
+    )
+    run_training(small_split["train"], small_split["val"], out, opts, progress=False, echo=lambda *_: None)
     base = load_file(str(Path(default_base_model()) / "model.safetensors"))
     saved = load_file(str(out / "encoder" / "model.safetensors"))
     assert not any("lora" in k for k in saved)  # adapters merged: a plain encoder that Triton can load
     common = [k for k in saved if k in base or f"bert.{k}" in base or k.removeprefix("bert.") in base]
     assert len(common) > 50
+
     def base_of(k):
         return base.get(k, base.get(f"bert.{k}", base.get(k.removeprefix("bert."))))
+
     changed = [k for k in common if not np.allclose(saved[k].float().numpy(), base_of(k).float().numpy())]
     if freeze == "all":
         assert changed == []

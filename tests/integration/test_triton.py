@@ -3,28 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import numpy as np
 import pytest
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from stream.errors import BadInput, ModelLoadError
-from stream.model_refresh import publish
-from stream.net import free_port
-from stream.triton_client import TritonTagger
-from stream.tritonserver import TritonServer
-from trainer.export import export_model, versions
+from tagstream.clients.errors import ModelLoadError
+from tagstream.clients.publish import publish
+from tagstream.core.names import MODEL_NAME as MODEL
+from tagstream.core.repository import model_versions
+from tagstream.localstack.ports import free_port
+from tagstream.localstack.triton import TritonServer
+from tagstream.stream.errors import BadInput
+from tagstream.stream.triton_client import TritonTagger
+from tagstream.trainer.export import export_model
+from tagstream.trainer.predict import Tagger
 from tests.conftest import tagstream
-from trainer.predict import Tagger
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-MODEL = "product_tagger"
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +40,9 @@ def repo(tiny_model, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(repo, tmp_path_factory):
-    srv = TritonServer(repo=repo, workdir=tmp_path_factory.mktemp("triton_work"), load_models=(MODEL,))
+    srv = TritonServer(repo, tmp_path_factory.mktemp("triton_work"), load_models=(MODEL,))
     srv.start()
-    deadline = time.monotonic() + 180
-    while not srv.model_ready(MODEL) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert srv.model_ready(MODEL), (srv.workdir / "tritonserver.log").read_text()[-3000:]
+    srv.wait_model_ready(MODEL)
     yield srv
     srv.stop()
 
@@ -84,13 +85,15 @@ def test_bad_inputs_get_clear_errors_and_server_stays_up(server):
         with pytest.raises(InferenceServerException, match="TEXT"):
             await c._client.infer(MODEL, [inp])
         # a mixed batch: one bad request does not fail the good ones batched with it
-        results = await asyncio.gather(c.infer(["fine"]), c.infer([b"\xc3\x28"]), c.infer(["also fine"]), return_exceptions=True)
+        results = await asyncio.gather(
+            c.infer(["fine"]), c.infer([b"\xc3\x28"]), c.infer(["also fine"]), return_exceptions=True
+        )
         assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
         assert isinstance(results[1], BadInput)
         assert await c.ready()
 
     run(_with_client(server, go))
-    assert server.proc.poll() is None
+    assert server.running
 
 
 def test_hot_swap_under_load_has_no_failed_requests(server, repo, tiny_model, sample_texts):
@@ -137,7 +140,7 @@ def test_hot_swap_under_load_has_no_failed_requests(server, repo, tiny_model, sa
 
 def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, sample_texts):
     root = repo / MODEL
-    broken = root / str(versions(root)[-1] + 1)
+    broken = root / str(model_versions(root)[-1] + 1)
     shutil.copytree(root / "2", broken)
     (broken / "head.safetensors").unlink()
     try:
@@ -148,8 +151,6 @@ def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, 
         # wrong shapes: labels.json lists fewer tags than the head has
         shutil.copytree(root / "2", broken, dirs_exist_ok=True)
         labels = (broken / "labels.json").read_text()
-        import json
-
         obj = json.loads(labels)
         obj["tags"] = obj["tags"][:-1]
         (broken / "labels.json").write_text(json.dumps(obj))
@@ -172,20 +173,21 @@ def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, 
 
 def test_onnx_export_matches_torch(tiny_model, tmp_path):
     version, path = export_model(tiny_model, tmp_path, backend="onnx")
-    import json
-
     cfg = json.loads((path / "tagger.json").read_text())
     assert cfg["runtime"] == "onnx" and cfg["onnx_max_abs_diff"] < 1e-4
     assert (path / "model.onnx").is_file() and not (path / "encoder" / "model.safetensors").exists()
     _, qpath = export_model(tiny_model, tmp_path, backend="onnx", quantize="int8")
-    assert (qpath / "model.int8.onnx").is_file() and sorted(p.name for p in qpath.glob("model*")) == ["model.int8.onnx", "model.py"]
+    assert (qpath / "model.int8.onnx").is_file() and sorted(p.name for p in qpath.glob("model*")) == [
+        "model.int8.onnx",
+        "model.py",
+    ]
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_served_scorer_runs_without_triton_and_matches_the_model(tiny_model, tmp_path, sample_texts, backend):
     """The backend's VersionScorer (what Triton runs, and what the benchmark measures in-process)
     loads an exported version outside Triton and gives the in-process model's scores."""
-    from trainer.triton_backend.model import VersionScorer
+    from tagstream.trainer.triton_backend.model import VersionScorer
 
     _, path = export_model(tiny_model, tmp_path, backend=backend)
     scorer = VersionScorer(path, threads=1)
@@ -197,12 +199,19 @@ def test_served_scorer_runs_without_triton_and_matches_the_model(tiny_model, tmp
 
 @pytest.mark.parametrize("per_channel", [False, True])
 def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_channel):
-    import json
-
     import onnx
 
     # --quantize int8 alone picks the onnx backend
-    tagstream("export", "--model", str(tiny_model), "--repo", str(tmp_path), "--quantize", "int8", *(["--per-channel"] if per_channel else []))
+    tagstream(
+        "export",
+        "--model",
+        str(tiny_model),
+        "--repo",
+        str(tmp_path),
+        "--quantize",
+        "int8",
+        *(["--per-channel"] if per_channel else []),
+    )
     path = tmp_path / MODEL / "1"
     cfg = json.loads((path / "tagger.json").read_text())
     assert cfg["runtime"] == "onnx" and cfg["quantize"] == "int8" and cfg["quantize_per_channel"] is per_channel
@@ -213,17 +222,14 @@ def test_int8_export_is_fused_and_close_to_torch(tiny_model, tmp_path, per_chann
 
 
 def test_triton_serves_the_int8_export(tiny_model, tmp_path, sample_texts):
-    from trainer.triton_backend.model import VersionScorer
+    from tagstream.trainer.triton_backend.model import VersionScorer
 
     tagstream("export", "--model", str(tiny_model), "--repo", str(tmp_path / "repo"), "--quantize", "int8")
     vdir = tmp_path / "repo" / MODEL / "1"
-    srv = TritonServer(repo=tmp_path / "repo", workdir=tmp_path / "work", load_models=(MODEL,))
+    srv = TritonServer(tmp_path / "repo", tmp_path / "work", load_models=(MODEL,))
     srv.start()
     try:
-        deadline = time.monotonic() + 180
-        while not srv.model_ready(MODEL) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert srv.model_ready(MODEL), (srv.workdir / "tritonserver.log").read_text()[-3000:]
+        srv.wait_model_ready(MODEL)
         texts = sample_texts[:16]
         batch = run(_with_client(srv, lambda c: c.infer(texts)))
     finally:
@@ -243,9 +249,25 @@ def test_triton_serves_the_int8_export(tiny_model, tmp_path, sample_texts):
 def test_serve_cli_starts_and_stops_cleanly(repo, tmp_path):
     ports = [str(free_port()) for _ in range(3)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tagstream.cli", "serve", "--repo", str(repo), "--http-port", ports[0], "--grpc-port", ports[1],
-         "--metrics-port", ports[2], "--workdir", str(tmp_path / "w")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tagstream.cli",
+            "serve",
+            "--repo",
+            str(repo),
+            "--http-port",
+            ports[0],
+            "--grpc-port",
+            ports[1],
+            "--metrics-port",
+            ports[2],
+            "--workdir",
+            str(tmp_path / "w"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines = []
     deadline = time.monotonic() + 240
@@ -256,9 +278,7 @@ def test_serve_cli_starts_and_stops_cleanly(repo, tmp_path):
         lines.append(line)
         if "ready; Ctrl-C to stop" in line:
             break
-    assert any("ready" in l for l in lines), "".join(lines)
-    import urllib.request
-
+    assert any("ready" in line for line in lines), "".join(lines)
     assert urllib.request.urlopen(f"http://127.0.0.1:{ports[2]}/metrics", timeout=5).status == 200
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)

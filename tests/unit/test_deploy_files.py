@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from stream.settings import WorkerSettings
+from tagstream.stream.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 

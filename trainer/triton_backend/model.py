@@ -34,6 +34,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# Tensor names: the same as tagstream.core.names (this file cannot import it; a test compares them).
+TEXT_INPUT = "TEXT"
+SCORES_OUTPUT = "SCORES"
+TAG_NAMES_OUTPUT = "TAG_NAMES"
+TAG_THRESHOLDS_OUTPUT = "TAG_THRESHOLDS"
+
+
 class VersionError(Exception):
     """The version directory cannot be served (inconsistent files)."""
 
@@ -87,14 +94,19 @@ class VersionScorer:
             hidden = self.encoder.config.hidden_size
             if tuple(head["weight"].shape) != (n_tags, hidden):
                 raise VersionError(
-                    f"head.safetensors has shape {tuple(head['weight'].shape)}, expected ({n_tags}, {hidden}) from labels.json and the encoder"
+                    f"head.safetensors has shape {tuple(head['weight'].shape)}, "
+                    f"expected ({n_tags}, {hidden}) from labels.json and the encoder"
                 )
             self.head = torch.nn.Linear(hidden, n_tags)
             self.head.load_state_dict(head)
             self.head.eval()
             if cfg.get("quantize") == "int8":
-                self.encoder = torch.ao.quantization.quantize_dynamic(self.encoder, {torch.nn.Linear}, dtype=torch.qint8)
-                self.head = torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(self.head), {torch.nn.Linear}, dtype=torch.qint8)
+                self.encoder = torch.ao.quantization.quantize_dynamic(
+                    self.encoder, {torch.nn.Linear}, dtype=torch.qint8
+                )
+                self.head = torch.ao.quantization.quantize_dynamic(
+                    torch.nn.Sequential(self.head), {torch.nn.Linear}, dtype=torch.qint8
+                )
             self.encoder.to(self.device)
             self.head.to(self.device)
 
@@ -123,7 +135,9 @@ class TritonPythonModel:
         self.version = args["model_version"]
         params = json.loads(args.get("model_config", "{}")).get("parameters", {})
         threads = params.get("torch_threads", {}).get("string_value")
-        device = f"cuda:{args.get('model_instance_device_id', '0')}" if args.get("model_instance_kind") == "GPU" else "cpu"
+        device = (
+            f"cuda:{args.get('model_instance_device_id', '0')}" if args.get("model_instance_kind") == "GPU" else "cpu"
+        )
         try:
             self.scorer = VersionScorer(version_dir, int(threads) if threads else None, device)
         except VersionError as e:
@@ -137,9 +151,9 @@ class TritonPythonModel:
         gc.freeze()
 
     def _decode(self, request):
-        tensor = pb_utils.get_input_tensor_by_name(request, "TEXT")
+        tensor = pb_utils.get_input_tensor_by_name(request, TEXT_INPUT)
         if tensor is None:
-            raise ValueError("input TEXT is missing")
+            raise ValueError(f"input {TEXT_INPUT} is missing")
         arr = tensor.as_numpy().reshape(-1)
         texts = []
         for i, raw in enumerate(arr):
@@ -147,7 +161,7 @@ class TritonPythonModel:
                 try:
                     raw = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise ValueError(f"TEXT[{i}] is not valid UTF-8 ({e.reason} at byte {e.start})") from None
+                    raise ValueError(f"{TEXT_INPUT}[{i}] is not valid UTF-8 ({e.reason} at byte {e.start})") from None
             texts.append(str(raw))
         return texts
 
@@ -162,21 +176,21 @@ class TritonPythonModel:
         flat = [t for _, texts in decoded for t in texts]
         try:
             scores = self.scorer.scores(flat)
-        except Exception as e:  # keep serving: fail these requests, not the model
+        except Exception as e:  # noqa: BLE001 - keep serving: fail these requests, not the model
             for r, _ in decoded:
                 responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"inference failed: {e}"))
             return responses
         start = 0
         for r, texts in decoded:
             n = len(texts)
-            wanted = set(requests[r].requested_output_names() or ("SCORES",))
+            wanted = set(requests[r].requested_output_names() or (SCORES_OUTPUT,))
             outputs = []
-            if "SCORES" in wanted:
-                outputs.append(pb_utils.Tensor("SCORES", scores[start : start + n]))
-            if "TAG_NAMES" in wanted:
-                outputs.append(pb_utils.Tensor("TAG_NAMES", np.tile(self._tag_names, (n, 1))))
-            if "TAG_THRESHOLDS" in wanted:
-                outputs.append(pb_utils.Tensor("TAG_THRESHOLDS", np.tile(self.thresholds, (n, 1))))
+            if SCORES_OUTPUT in wanted:
+                outputs.append(pb_utils.Tensor(SCORES_OUTPUT, scores[start : start + n]))
+            if TAG_NAMES_OUTPUT in wanted:
+                outputs.append(pb_utils.Tensor(TAG_NAMES_OUTPUT, np.tile(self._tag_names, (n, 1))))
+            if TAG_THRESHOLDS_OUTPUT in wanted:
+                outputs.append(pb_utils.Tensor(TAG_THRESHOLDS_OUTPUT, np.tile(self.thresholds, (n, 1))))
             responses[r] = pb_utils.InferenceResponse(output_tensors=outputs)
             start += n
         return responses

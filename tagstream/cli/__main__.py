@@ -1,0 +1,3 @@
+from tagstream.cli.app import main
+
+main()

@@ -1,0 +1,99 @@
+"""Commands of the training side: train, evaluate, predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from tagstream.cli.options import with_model_options
+from tagstream.core.errors import DataError
+from tagstream.trainer.options import TrainOptions
+
+
+def _existing_file(path: Path, what: str) -> Path:
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; {what} takes a JSON-lines file")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    return path
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @with_model_options(TrainOptions)
+    def train(
+        opts: TrainOptions,
+        train: Path = typer.Option(..., "--train", help="training split (JSON lines)"),
+        val: Path = typer.Option(..., "--val", help="validation split (JSON lines): early stopping and thresholds"),
+        out: Path = typer.Option(..., "--out", help="artefact directory to write (replaced if it exists)"),
+    ) -> None:
+        """Fine-tune a pretrained encoder into a multi-label tagger."""
+        from tagstream.trainer.pipeline import run_training
+
+        info = run_training(_existing_file(train, "--train"), _existing_file(val, "--val"), out, opts, echo=typer.echo)
+        m = info["validation"]["model"]
+        typer.echo(f"saved {out}  (best epoch {info['best_epoch']}, {info['train_seconds']:.0f} s)")
+        typer.echo(
+            f"validation: micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  samples-F1 {m['samples_f1']:.4f}"
+        )
+        for name, r in info["validation"]["references"].items():
+            typer.echo(f"  {name:>9}: micro-F1 {r['micro_f1']:.4f}  macro-F1 {r['macro_f1']:.4f}")
+
+    @app.command()
+    def evaluate(
+        model: Path = typer.Option(..., "--model", help="artefact directory from `tagstream train`"),
+        data: Path = typer.Option(..., "--data", help="labelled JSON lines (e.g. the test split)"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+        references: bool = typer.Option(True, "--references/--no-references", help="also score the reference models"),
+        report_rows: int = typer.Option(30, help="rows of the per-tag report to print (most frequent first)"),
+    ) -> None:
+        """Micro/macro/samples F1 with precision and recall, a per-tag report, and the reference points."""
+        from tagstream.trainer.evaluate import evaluate_model_dir
+        from tagstream.trainer.metrics import format_report
+
+        res = evaluate_model_dir(model, _existing_file(data, "--data"), references=references)
+        if as_json:
+            typer.echo(json.dumps(res, indent=1))
+            return
+        typer.echo(
+            f"{res['data']}: {res['n_items']} items, {res['n_tags_present']} of {res['n_tags']} tags present; "
+            f"{res['gold_tag_assignments_outside_vocabulary']} of {res['gold_tag_assignments']} gold tags are "
+            "outside the vocabulary"
+        )
+        typer.echo(f"{'model':>12} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'micro-P':>8} {'micro-R':>8}")
+        rows = [("fine-tuned", res), *res["references"].items()]
+        for name, m in rows:
+            typer.echo(
+                f"{name:>12} {m['micro_f1']:9.4f} {m['macro_f1']:9.4f} {m['samples_f1']:10.4f} "
+                f"{m['micro_precision']:8.4f} {m['micro_recall']:8.4f}"
+            )
+        typer.echo("")
+        typer.echo(format_report(res["per_tag"], limit=report_rows))
+
+    @app.command()
+    def predict(
+        model: Path = typer.Option(..., "--model", help="artefact directory from `tagstream train`"),
+        inputs: list[str] = typer.Argument(..., help="texts, or a .jsonl file of catalogue rows"),
+        as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    ) -> None:
+        """Print tags with scores for texts or for the rows of a JSONL file."""
+        from tagstream.trainer.data import load_dataset
+        from tagstream.trainer.predict import Tagger
+
+        tagger = Tagger(model)
+        if len(inputs) == 1 and inputs[0].endswith(".jsonl"):
+            ds = load_dataset(_existing_file(Path(inputs[0]), "predict"), require_tags=False)
+            ids = [it.id or f"line-{i + 1}" for i, it in enumerate(ds.items)]
+            texts = ds.texts
+        else:
+            ids, texts = [f"text-{i + 1}" for i in range(len(inputs))], inputs
+        for ident, text, tags in zip(ids, texts, tagger.tags(texts), strict=True):
+            if as_json:
+                row = {"id": ident, "text": text, "tags": [{"tag": t, "score": round(s, 6)} for t, s in tags]}
+                typer.echo(json.dumps(row, ensure_ascii=False))
+            else:
+                typer.echo(f"{ident}: {text[:80]}")
+                for t, s in tags:
+                    typer.echo(f"    {s:.3f}  {t}")

@@ -1,0 +1,19 @@
+"""Names shared by the exporter, the Triton backend, the worker and the tools.
+
+The python backend (`trainer/triton_backend/model.py`) is copied into every model version and cannot
+import this module; it spells the tensor names itself, and a unit test keeps the two in step.
+"""
+
+from typing import Final
+
+#: The model's name in the Triton repository (the directory `triton_repo/<MODEL_NAME>/`).
+MODEL_NAME: Final = "product_tagger"
+
+#: Input: UTF-8 product text, BYTES [batch, 1].
+TEXT_INPUT: Final = "TEXT"
+#: Output: one sigmoid score per tag, FP32 [batch, n_tags].
+SCORES_OUTPUT: Final = "SCORES"
+#: Output: the tag names, BYTES [batch, n_tags]; clients ask for it once per version.
+TAG_NAMES_OUTPUT: Final = "TAG_NAMES"
+#: Output: each tag's decision threshold, FP32 [batch, n_tags]; asked once per version.
+TAG_THRESHOLDS_OUTPUT: Final = "TAG_THRESHOLDS"

@@ -1,0 +1,207 @@
+"""Fault-injection harness: stream a known set of events through the real broker, worker, Redis and
+Triton, break things, then read the tag and dead-letter topics and account for every event.
+
+Each scenario has its own topics and consumer group, so scenarios never see each other's events.
+Every sent event is identified by its (partition, offset), from the producer's acknowledgement; an
+output answers for the events it names (a tag event or tombstone: its source event and the events
+it superseded; a dead letter: the original's coordinates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tagstream.clients.producer import OutEvent, produce
+from tagstream.clients.subscriber import Received, read_topic
+from tagstream.localstack.stack import LocalStack
+from tagstream.localstack.worker import WorkerProcess
+
+#: Worker settings for every scenario: short waits so that the suite stays quick.
+FAST = {"batch_wait_s": 0.1, "version_check_s": 0.5, "commit_interval_s": 1.0, "shutdown_grace_s": 5.0}
+
+
+def event(pid: str, title: str, event_id: str, **kw: Any) -> OutEvent:
+    body = {
+        "event_id": event_id,
+        "product_id": pid,
+        "op": kw.pop("op", "upsert"),
+        "title": title,
+        "updated_at": kw.pop("updated_at", datetime.now(UTC).isoformat()),
+        **kw,
+    }
+    return OutEvent(pid.encode(), json.dumps(body, ensure_ascii=False).encode())
+
+
+@dataclass
+class Sent:
+    label: str  # what kind of event this is (for the report)
+    expect: str  # "tag" | "tombstone" | "dead:<stage>", or alternatives joined by "|"
+    event_id: str | None
+    reason: str = ""  # for a dead letter: what its error must say
+    partition: int = -1
+    offset: int = -1
+
+
+@dataclass
+class Report:
+    sent: int = 0
+    tagged: int = 0
+    tombstones: int = 0
+    dead_lettered: int = 0
+    superseded: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    wrong: list[str] = field(default_factory=list)  # events whose outcome is not the expected one
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["wrong"] = self.wrong[:20]
+        return out
+
+
+@dataclass
+class Outcome:
+    kind: str  # tags | tombstone | dead:<stage> | superseded
+    detail: str = ""
+
+
+class Scenario:
+    def __init__(self, stack: LocalStack, name: str, partitions: int = 4):
+        self.stack = stack
+        self.name = name
+        self.topics = {"input_topic": f"{name}.in", "output_topic": f"{name}.tags", "dlq_topic": f"{name}.dlq"}
+        self.partitions = partitions
+        self.sent: dict[tuple[int, int], Sent] = {}
+        self.by_event_id: dict[str, tuple[int, int]] = {}
+        self.workers: list[WorkerProcess] = []
+
+    # --- running --------------------------------------------------------------------------
+    def start_worker(self, label: str, *, wait_assigned: bool = True, **overrides: Any) -> WorkerProcess:
+        settings = {
+            **FAST,
+            **self.topics,
+            "app_id": f"reliability-{self.name}",
+            "topic_partitions": self.partitions,
+            **overrides,
+        }
+        w = self.stack.start_worker(f"{self.name}-{label}", wait_assigned=wait_assigned, **settings)
+        self.workers.append(w)
+        return w
+
+    def send(self, items: list[tuple[OutEvent, Sent]], *, max_request_bytes: int = 1_048_576) -> None:
+        receipts: list[tuple[int, int]] = []
+        asyncio.run(
+            produce(
+                self.stack.broker.url,
+                self.topics["input_topic"],
+                [e for e, _ in items],
+                max_request_bytes=max_request_bytes,
+                receipts=receipts,
+            )
+        )
+        for (_, s), (p, o) in zip(items, receipts, strict=True):
+            s.partition, s.offset = p, o
+            self.sent[(p, o)] = s
+            if s.event_id:
+                self.by_event_id[s.event_id] = (p, o)
+
+    # --- accounting -----------------------------------------------------------------------
+    def read(self, topic_key: str, idle_s: float = 2.0) -> list[Received]:
+        async def go() -> list[Received]:
+            return [r async for r in read_topic(self.stack.broker.url, self.topics[topic_key], idle_timeout_s=idle_s)]
+
+        return asyncio.run(go())
+
+    def outcomes(self) -> dict[tuple[int, int], list[Outcome]]:
+        """Every output, as the outcomes of the sent events it answers for."""
+        found: dict[tuple[int, int], list[Outcome]] = {}
+
+        def answer(event_id: str | None, outcome: Outcome) -> None:
+            coord = self.by_event_id.get(event_id or "")
+            if coord is not None:
+                found.setdefault(coord, []).append(outcome)
+
+        for r in self.read("output_topic"):
+            if r.value is None:
+                headers = {k: v.decode() for k, v in r.headers.items()}
+                answer(headers.get("source_event_id"), Outcome("tombstone"))
+                superseded = json.loads(headers.get("superseded_event_ids", "[]"))
+            else:
+                answer(r.value["source_event_id"], Outcome("tags", r.value["model_version"]))
+                superseded = r.value["superseded_event_ids"]
+            for eid in superseded:
+                answer(eid, Outcome("superseded"))
+        for r in self.read("dlq_topic"):
+            dl = r.value or {}
+            coord = (dl.get("partition", -1), dl.get("offset", -1))
+            if dl.get("topic") == self.topics["input_topic"] and coord in self.sent:
+                found.setdefault(coord, []).append(Outcome(f"dead:{dl['stage']}", dl.get("error", "")))
+            for eid in dl.get("superseded_event_ids", []):
+                answer(eid, Outcome("superseded"))
+        return found
+
+    def report(self) -> Report:
+        found = self.outcomes()
+        rep = Report(sent=len(self.sent))
+        kinds: Counter[str] = Counter()
+        for coord, s in self.sent.items():
+            outs = found.get(coord, [])
+            if not outs:
+                rep.lost += 1
+                rep.wrong.append(f"{s.label} @{coord}: lost")
+                continue
+            rep.duplicated += len(outs) - 1
+            first = outs[0].kind
+            kinds[first.split(":")[0]] += 1
+            accepted = {"tag": ("tags", "superseded"), "tombstone": ("tombstone", "superseded")}
+            ok = any(first == e or first in accepted.get(e, ()) for e in s.expect.split("|"))
+            if ok and s.reason and s.reason not in outs[0].detail:
+                ok = False
+            if not ok:
+                rep.wrong.append(f"{s.label} @{coord}: expected {s.expect}, got {first} {outs[0].detail[:120]}")
+        rep.tagged, rep.tombstones = kinds["tags"], kinds["tombstone"]
+        rep.dead_lettered, rep.superseded = kinds["dead"], kinds["superseded"]
+        return rep
+
+    def wait_all_answered(self, timeout: float, poll_s: float = 3.0) -> Report:
+        deadline = time.monotonic() + timeout
+        while True:
+            rep = self.report()
+            if rep.lost == 0 or time.monotonic() > deadline:
+                return rep
+            time.sleep(poll_s)
+
+    def processed_high_marks(self) -> dict[int, int]:
+        """Per input partition, the highest offset that has an output (read after a kill: fixed)."""
+        marks: dict[int, int] = {}
+        for p, o in self.outcomes():
+            marks[p] = max(marks.get(p, -1), o)
+        return marks
+
+    def committed(self) -> dict[int, int]:
+        """The consumer group's committed offsets of the input topic (next offset to read)."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        from tagstream.stream.kafka import bootstrap_servers
+
+        async def go() -> dict[int, int]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.stack.broker.url))
+            await admin.start()
+            try:
+                offsets = await admin.list_consumer_group_offsets(f"reliability-{self.name}")
+            finally:
+                await admin.close()
+            return {
+                tp.partition: meta.offset
+                for tp, meta in offsets.items()
+                if tp.topic == self.topics["input_topic"] and meta.offset >= 0
+            }
+
+        return asyncio.run(go())

@@ -1,0 +1,232 @@
+"""Fault injection against the real broker, worker, Redis and Triton (faust's stress-test style):
+in every scenario, every event ends as a tag event, a tombstone or a dead letter. Lost must be 0."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+
+import pytest
+
+from tagstream.clients.errors import ModelLoadError
+from tagstream.clients.publish import publish
+from tagstream.core.names import MODEL_NAME
+from tagstream.core.repository import model_versions
+from tagstream.stream.app import EXIT_CRASH, STOP_MARGIN_S
+from tagstream.trainer.export import export_model
+from tests.reliability import cases
+from tests.reliability.harness import FAST, Scenario, Sent, event
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.reliability]
+
+
+def good_events(prefix: str, titles: list[str], n: int, *, unique_text: bool = False) -> list:
+    items = []
+    for i in range(n):
+        title = titles[i % len(titles)] + (f" lot {prefix}-{i}" if unique_text else "")
+        eid = f"{prefix}-e{i}"
+        items.append((event(f"{prefix}-p{i}", title, eid), Sent("good", "tag", eid)))
+    return items
+
+
+def covered(sc: Scenario) -> int:
+    return sum(1 for c in sc.outcomes() if c in sc.sent)
+
+
+def wait_progress(sc: Scenario, at_least: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while (n := covered(sc)) < at_least:
+        assert time.monotonic() < deadline, f"only {n} of {at_least} events answered"
+        time.sleep(1.0)
+    return n
+
+
+def test_sigkill_five_times_over_20000_events(stack, titles, results):
+    sc = Scenario(stack, "kill")
+    n = 20_000
+    sc.send(good_events("k", titles, n))
+    rng = random.Random(7)
+    kills = []
+    for k in range(5):
+        w = sc.start_worker(f"w{k}")
+        time.sleep(rng.uniform(1.5, 4.0))
+        w.kill()  # SIGKILL: no commit, no leave-group
+        marks, committed = sc.processed_high_marks(), sc.committed()
+        in_flight = sum(max(0, marks[p] + 1 - committed.get(p, 0)) for p in marks)
+        done = covered(sc)
+        kills.append({"answered_before": done, "in_flight": in_flight})
+        assert done < n, "the backlog was finished before the kill: make it larger"
+    sc.start_worker("final")
+    rep = sc.wait_all_answered(timeout=300)
+    rep.extra = {"kills": len(kills), "in_flight_at_kills": sum(k["in_flight"] for k in kills), "kill_points": kills}
+    results["sigkill"] = rep.as_dict()
+    assert rep.lost == 0 and rep.wrong == [], rep.wrong[:5]
+    assert rep.tagged + rep.superseded == n and rep.dead_lettered == 0
+    # each kill can only replay what was published but not yet committed
+    assert rep.duplicated <= rep.extra["in_flight_at_kills"], rep.extra
+
+
+def test_triton_and_redis_outages_mid_stream(stack, titles, results):
+    sc = Scenario(stack, "outage")
+    w = sc.start_worker("w")
+    first = good_events("t", titles, 1500, unique_text=True)  # all need Triton
+    sc.send(first)
+    wait_progress(sc, 100)
+    stack.triton.kill()
+    down_at = time.monotonic()
+    time.sleep(3)
+    ready = w.readiness()
+    lag = w.metric("tagstream_consumer_lag")
+    stalled_answered = covered(sc)
+    time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+    stack.triton.start()
+    stack.triton.wait_model_ready(MODEL_NAME)
+    rep1 = sc.wait_all_answered(timeout=240)
+    assert rep1.lost == 0, rep1.wrong[:5]
+
+    second = good_events("r", titles, 1500, unique_text=True)
+    sc.send(second)
+    wait_progress(sc, len(first) + 100)
+    stack.redis.kill()
+    time.sleep(4)
+    stack.redis.start()
+    rep = sc.wait_all_answered(timeout=240)
+    rep.extra = {
+        "triton_down_s": 10,
+        "ready_while_triton_down": ready.get("ready"),
+        "lag_while_triton_down": lag,
+        "answered_while_triton_down": stalled_answered,
+        "batch_retries": w.metric("tagstream_batch_retries_total"),
+        "redis_errors": w.metric("tagstream_cache_errors_total"),
+        "worker_restarts": 0 if w.running else 1,
+    }
+    results["triton_and_redis_outages"] = rep.as_dict()
+    assert rep.lost == 0 and rep.wrong == [] and rep.dead_lettered == 0, rep.wrong[:5]
+    assert w.running, "the worker must ride out both outages"
+    assert ready.get("ready") is False and ready.get("stalled") is True and lag > 0
+    assert rep.extra["batch_retries"] > 0 and rep.extra["redis_errors"] > 0
+
+
+def test_malformed_and_unusual_events_in_the_same_batches(stack, titles, results):
+    sc = Scenario(stack, "malformed")
+    w = sc.start_worker("w")
+    pid = w.proc.pid if w.proc else None
+    items = [(cases.as_event(c), Sent(c.label, c.expect, c.event_id, c.reason)) for c in cases.malformed()]
+    items += [(cases.as_event(c), Sent(c.label, c.expect, c.event_id)) for c in cases.unusual_valid()]
+    good = good_events("m", titles, 250)
+    rng = random.Random(3)
+    mixed = items + good
+    rng.shuffle(mixed)
+    mixed += [(cases.as_event(c), Sent(c.label, c.expect, c.event_id)) for c in cases.conflicts()]
+    assert len(cases.malformed()) >= 40
+    sc.send(mixed, max_request_bytes=4_000_000)
+    rep = sc.wait_all_answered(timeout=180)
+    rep.extra = {
+        "malformed_kinds": len(cases.malformed()),
+        "unusual_valid_kinds": len(cases.unusual_valid()),
+        "conflict_events": len(list(cases.conflicts())),
+        "good": len(good),
+        "worker_restarted": not (w.running and w.proc and w.proc.pid == pid),
+    }
+    results["malformed_input"] = rep.as_dict()
+    assert rep.lost == 0 and rep.wrong == [], rep.wrong
+    assert rep.dead_lettered == len(cases.malformed())
+    assert not rep.extra["worker_restarted"] and "stopping the worker" not in w.log_tail(200_000)
+
+
+def test_model_swap_and_broken_version_mid_stream(stack, titles, results, tiny_model):
+    sc = Scenario(stack, "swap")
+    sc.start_worker("w")
+    root = stack.repo / MODEL_NAME
+    before = model_versions(root)[-1]
+    waves = [good_events(f"s{i}", titles, 600, unique_text=True) for i in range(3)]
+    sc.send(waves[0])
+    wait_progress(sc, 200)
+    new, _ = export_model(tiny_model, stack.repo)
+    assert publish(stack.triton.http_url).serving_version == new
+    sc.send(waves[1])
+    broken = root / str(new + 1)
+    shutil.copytree(root / str(new), broken)
+    (broken / "head.safetensors").unlink()
+    try:
+        with pytest.raises(ModelLoadError, match=f"version {new} keeps serving"):
+            publish(stack.triton.http_url)
+        time.sleep(1.0)  # > version_check_s: the worker has seen which version serves
+        sc.send(waves[2])
+        rep = sc.wait_all_answered(timeout=240)
+    finally:
+        shutil.rmtree(broken, ignore_errors=True)
+    versions = {o.detail for outs in sc.outcomes().values() for o in outs if o.kind == "tags"}
+    last_wave = {sc.by_event_id[s.event_id] for _, s in waves[2] if s.event_id}
+    last_versions = {o.detail for c, outs in sc.outcomes().items() if c in last_wave for o in outs if o.kind == "tags"}
+    rep.extra = {
+        "versions_seen": sorted(versions),
+        "last_wave_versions": sorted(last_versions),
+        "swapped_from": before,
+        "swapped_to": new,
+        "broken_version_rejected": True,
+    }
+    results["model_swap_and_broken_version"] = rep.as_dict()
+    assert rep.lost == 0 and rep.wrong == [] and rep.dead_lettered == 0, rep.wrong[:5]
+    assert versions <= {str(before), str(new)} and last_versions == {str(new)}
+
+
+def test_sigterm_mid_stream_and_while_triton_is_down(stack, titles, results):
+    sc = Scenario(stack, "sigterm")
+    bound = FAST["shutdown_grace_s"] + STOP_MARGIN_S
+    w = sc.start_worker("w1")
+    sc.send(good_events("g", titles, 2000, unique_text=True))
+    wait_progress(sc, 150)
+    t0 = time.monotonic()
+    code = w.stop(timeout=bound + 10)
+    stop_s = time.monotonic() - t0
+    assert code == 0 and stop_s < bound, (code, stop_s)
+
+    stack.triton.stop()
+    try:
+        sc.send(good_events("d", titles, 200, unique_text=True))
+        w2 = sc.start_worker("w2-triton-down", wait_assigned=False)  # starts while Triton is down
+        time.sleep(8)
+        ready_down = w2.readiness()
+        lag_down = w2.metric("tagstream_consumer_lag")
+        t0 = time.monotonic()
+        code_down = w2.stop(timeout=bound + 10)
+        stop_down_s = time.monotonic() - t0
+    finally:
+        stack.triton.start()
+        stack.triton.wait_model_ready(MODEL_NAME)
+    sc.start_worker("w3")
+    rep = sc.wait_all_answered(timeout=240)
+    rep.extra = {
+        "stop_s": round(stop_s, 2),
+        "stop_while_triton_down_s": round(stop_down_s, 2),
+        "stop_bound_s": bound,
+        "exit_codes": [code, code_down],
+        "lag_at_start_while_triton_down": lag_down,
+        "ready_while_triton_down": ready_down.get("ready"),
+    }
+    results["sigterm"] = rep.as_dict()
+    assert code_down == 0 and stop_down_s < bound, (code_down, stop_down_s)
+    assert ready_down.get("ready") is False and lag_down >= 200  # lag known although no batch ever succeeded
+    assert rep.lost == 0 and rep.wrong == [] and rep.dead_lettered == 0, rep.wrong[:5]
+
+
+def test_too_many_dead_letters_stop_the_worker_without_committing(stack, results):
+    """A broken model (or input) must not quietly dead-letter the whole stream: the worker stops."""
+    sc = Scenario(stack, "dlqrate", partitions=1)
+    w = sc.start_worker("w", dlq_max_rate=0.5, dlq_window=20)
+    bad = [(cases.as_event(c), Sent(c.label, c.expect, None)) for c in cases.malformed()[:12]]
+    sc.send(bad * 3)
+    deadline = time.monotonic() + 60
+    while w.running and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not w.running and w.proc and w.proc.returncode == EXIT_CRASH, w.log_tail()
+    assert "TAGSTREAM_DLQ_MAX_RATE" in w.log_tail(20_000)
+    committed = sc.committed().get(0, 0)
+    assert committed < len(bad) * 3  # the batch that tripped the limit was not committed
+    results["dead_letter_rate_limit"] = {
+        "sent": len(bad) * 3,
+        "committed_before_stop": committed,
+        "exit_code": w.proc.returncode,
+    }

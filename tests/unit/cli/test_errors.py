@@ -1,0 +1,81 @@
+"""What a user sees when a command fails: one line on stderr naming what to fix, a non-zero exit,
+no traceback (the traceback only with --debug)."""
+
+import pytest
+
+from tagstream.localstack.ports import free_port
+from tests.conftest import EXAMPLES, tagstream
+
+
+def one_line_error(res, *needles: str, code: int = 2) -> None:
+    err = res.stderr.strip()
+    assert res.returncode == code, (res.returncode, res.stdout, res.stderr)
+    assert "Traceback" not in res.stderr and len(err.splitlines()) == 1, res.stderr
+    assert err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_training_on_a_missing_file_or_a_directory(tmp_path):
+    one_line_error(
+        tagstream(
+            "train",
+            "--train",
+            str(tmp_path / "nope.jsonl"),
+            "--val",
+            str(tmp_path / "v.jsonl"),
+            "--out",
+            str(tmp_path / "m"),
+            check=False,
+        ),
+        "nope.jsonl: no such file",
+    )
+    one_line_error(
+        tagstream("train", "--train", str(tmp_path), "--val", str(tmp_path), "--out", str(tmp_path / "m"), check=False),
+        "is a directory",
+    )
+
+
+def test_a_bad_option_value_names_the_option(tmp_path):
+    one_line_error(
+        tagstream("train", "--train", "a", "--val", "b", "--out", "c", "--freeze-layers", "some", check=False),
+        "--freeze-layers",
+        "'all'",
+    )
+
+
+def test_a_bad_setting_names_its_environment_variable(monkeypatch):
+    monkeypatch.setenv("TAGSTREAM_BATCH_MAX", "abc")
+    one_line_error(tagstream("worker", check=False), "TAGSTREAM_BATCH_MAX", "valid integer", "'abc'")
+
+
+@pytest.mark.parametrize("command", [["publish"], ["serve"]])
+def test_triton_unreachable(command):
+    url = f"127.0.0.1:{free_port()}"
+    one_line_error(tagstream(*command, "--url", url, "--timeout", "5", check=False), f"cannot reach Triton at {url}")
+
+
+def test_produce_errors(tmp_path, monkeypatch):
+    one_line_error(tagstream("produce", "--file", str(tmp_path / "none.jsonl"), check=False), "no such file")
+    monkeypatch.setenv("TAGSTREAM_BROKER_URL", f"kafka://127.0.0.1:{free_port()}")
+    one_line_error(
+        tagstream("produce", "--file", str(EXAMPLES / "catalogue.test.jsonl"), check=False, timeout=120),
+        "cannot reach the broker",
+    )
+
+
+def test_export_errors(tmp_path):
+    one_line_error(
+        tagstream("export", "--model", str(tmp_path / "none"), "--repo", str(tmp_path), check=False), "is missing"
+    )
+
+
+def test_demo_with_a_missing_file_fails_before_starting_anything(tmp_path):
+    res = tagstream("demo", "--file", str(tmp_path / "typo.jsonl"), "--workdir", str(tmp_path / "w"), check=False)
+    one_line_error(res, "typo.jsonl: no such file")
+    assert not (tmp_path / "w").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    res = tagstream("--debug", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "x.jsonl"), check=False)
+    assert res.returncode != 0 and "Traceback" in res.stderr

@@ -1,0 +1,131 @@
+import base64
+import json
+from datetime import UTC
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from tagstream.stream.cache import cache_key
+from tagstream.stream.events import SCHEMA_VERSION, DeadLetter, EventLimits, ProductUpdate, TagEvent
+
+BASE = {"event_id": "e1", "product_id": "p1", "title": "Nike Shoes", "updated_at": "2026-01-01T00:00:00Z"}
+
+
+def test_unknown_fields_ignored_and_text_matches_trainer():
+    ev = ProductUpdate.model_validate(BASE | {"price": 10, "brand": "Nike", "attributes": {"size": 9}})
+    assert ev.text == "Nike Shoes | brand: Nike | size: 9"
+    assert ev.op == "upsert"
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"title": ""}, "visible characters"),
+        ({"title": "\u200b\u200c\u200d\ufeff"}, "visible characters"),  # zero-width characters only
+        ({"title": " \t\n"}, "visible characters"),
+        ({"op": "explode"}, "op"),
+        ({"updated_at": "yesterday"}, "updated_at"),
+        ({"event_id": ""}, "event_id"),
+        ({"attributes": ["a"]}, "attributes"),
+        ({"attributes": {"a": {"nested": 1}}}, "nested value"),
+        ({"title": "bad \ud800 surrogate"}, "surrogate"),
+        ({"attributes": {"k\udfff": "v"}}, "surrogate"),
+        ({"title": 5}, "title"),
+    ],
+)
+def test_invalid_events(change, match):
+    with pytest.raises(ValidationError, match=match):
+        ProductUpdate.model_validate(BASE | change)
+
+
+def test_delete_needs_no_title():
+    assert ProductUpdate.model_validate(BASE | {"op": "delete", "title": ""}).op == "delete"
+
+
+def test_naive_updated_at_is_utc_so_it_compares_with_aware_ones():
+    naive = ProductUpdate.model_validate(BASE | {"updated_at": "2026-01-01T12:00:00"})
+    aware = ProductUpdate.model_validate(BASE | {"updated_at": "2026-01-01T13:00:00+02:00"})
+    assert naive.updated_at.tzinfo == UTC
+    assert aware.updated_at < naive.updated_at
+
+
+@pytest.mark.parametrize(
+    "field,limit",
+    [("title", "max_title_chars"), ("brand", "max_brand_chars"), ("description", "max_description_chars")],
+)
+def test_size_limits_at_under_and_over(field, limit):
+    limits = EventLimits(**{limit: 10})
+    for size, ok in ((9, True), (10, True), (11, False)):
+        event = BASE | {field: "x" * size}
+        if ok:
+            ProductUpdate.model_validate(event, context={"limits": limits})
+        else:
+            with pytest.raises(ValidationError, match=f"{field} too large: 11 > 10"):
+                ProductUpdate.model_validate(event, context={"limits": limits})
+
+
+def test_attribute_limits():
+    limits = EventLimits(max_attributes=2, max_attribute_chars=5)
+    ProductUpdate.model_validate(BASE | {"attributes": {"a": "1234", "b": "1"}}, context={"limits": limits})
+    with pytest.raises(ValidationError, match="attributes too large: 3 > 2"):
+        ProductUpdate.model_validate(BASE | {"attributes": {"a": "1", "b": "2", "c": "3"}}, context={"limits": limits})
+    with pytest.raises(ValidationError, match="attribute 'a' too large: 6 > 5"):
+        ProductUpdate.model_validate(BASE | {"attributes": {"a": "12345"}}, context={"limits": limits})
+
+
+def test_unusual_but_valid_text_is_accepted():
+    for title in (
+        "红色连衣裙 女装",
+        "فستان أحمر طويل",
+        "<b>Red</b> dress &amp; belt",
+        "Dress 👗🔥",
+        "Ünïcödé ＦＵＬＬＷＩＤＴＨ",
+    ):
+        ev = ProductUpdate.model_validate(BASE | {"title": title})
+        assert ev.text
+
+
+def test_dead_letter_keeps_original_bytes_or_a_bounded_prefix():
+    dl = DeadLetter.of("decode", "invalid JSON", "t", 2, 7, b"k", b"\xff{")
+    obj = json.loads(dl.model_dump_json())
+    assert base64.b64decode(obj["value_b64"]) == b"\xff{" and obj["partition"] == 2 and obj["stage"] == "decode"
+    assert obj["value_size"] == 2 and obj["value_truncated"] is False and obj["schema_version"] == SCHEMA_VERSION
+    cut = DeadLetter.of("decode", "too large", "t", 0, 1, None, b"x" * 100, max_value_bytes=10)
+    assert base64.b64decode(cut.value_b64 or "") == b"x" * 10 and cut.value_truncated and cut.value_size == 100
+
+
+def test_tag_event_carries_schema_version():
+    ev = TagEvent(
+        product_id="p", source_event_id="e", tags=[], model_name="m", model_version="1", content_hash="h", cached=False
+    )
+    assert json.loads(ev.model_dump_json())["schema_version"] == SCHEMA_VERSION
+
+
+def test_cache_key_contract():
+    assert cache_key("product_tagger", "3", "v1-abc") == "tag:product_tagger:3:v1-abc"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=10), children, max_size=3),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["event_id", "product_id", "op", "title", "brand", "attributes", "updated_at", "description", "extra"]
+        ),
+        json_values,
+        max_size=9,
+    )
+)
+def test_any_json_object_validates_or_fails_with_a_validation_error(obj):
+    try:
+        ev = ProductUpdate.model_validate(obj)
+    except ValidationError:
+        return
+    assert ev.product_id and (ev.op == "delete" or ev.text)

