@@ -20,7 +20,11 @@ class Record:
 
 
 def batch_log_context(records: list[Record]) -> dict[str, object]:
-    """The log context of a micro-batch, built once: its first record's coordinates, the last
-    offset and the size."""
-    first, last = records[0], records[-1]
-    return {**first.log_context(), "last_offset": last.offset, "events": len(records)}
+    """The log context of a micro-batch, built once: its topic, the offset range it holds from each
+    partition ("0:120-151 2:88-90") and its size."""
+    ranges: dict[int, tuple[int, int]] = {}
+    for r in records:
+        lo, hi = ranges.get(r.partition, (r.offset, r.offset))
+        ranges[r.partition] = (min(lo, r.offset), max(hi, r.offset))
+    offsets = " ".join(f"{p}:{lo}-{hi}" for p, (lo, hi) in sorted(ranges.items()))
+    return {"topic": records[0].topic, "offsets": offsets, "events": len(records)}

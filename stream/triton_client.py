@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import tritonclient.grpc.aio as grpcclient
+from tritonclient.grpc._client import MAX_GRPC_MESSAGE_SIZE
 from tritonclient.utils import InferenceServerException
 
 from tagstream.core.artifact import decode_tags
@@ -52,6 +53,17 @@ _UNAVAILABLE = (
     "failed to connect",
     "connection refused",
 )
+
+
+#: tritonclient's own channel options, plus a short reconnect backoff: gRPC's default grows to 2 min,
+#: so a worker would otherwise keep failing for up to that long after Triton came back.
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.max_receive_message_length", MAX_GRPC_MESSAGE_SIZE),
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.min_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,7 @@ class TritonTagger:
         self.request_items = request_items
         self.version_check_s = version_check_s
         # tls: ssl, root_certificates, private_key, certificate_chain (tritonclient's gRPC TLS)
-        self._client = grpcclient.InferenceServerClient(url, **tls)
+        self._client = grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS, **tls)
         self._max_batch: int | None = None
         self._info: dict[str, ModelInfo] = {}
         self._info_lock = asyncio.Lock()

@@ -15,10 +15,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def tagstream(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+def tagstream(
+    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """Run the `tagstream` CLI in a subprocess; with check, a failure shows the command's output."""
     res = subprocess.run(
-        [sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
     if check:
         assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"

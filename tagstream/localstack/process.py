@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
@@ -159,18 +160,33 @@ class TansuBroker(ManagedProcess):
         return port_open("127.0.0.1", self.port)
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A server's certificate and key, and the CA that signs its clients (PEM files)."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    require_client_cert: bool = True
+
+
 class RedisServer(ManagedProcess):
-    """Debian's redis-server, no persistence."""
+    """Debian's redis-server, no persistence; optionally with a password and TLS only."""
 
     name = "redis"
 
-    def __init__(self, workdir: Path, *, port: int | None = None):
+    def __init__(
+        self, workdir: Path, *, port: int | None = None, password: str | None = None, tls: TlsFiles | None = None
+    ):
         super().__init__(workdir)
         self.port = port or free_port()
+        self.password = password
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"{'rediss' if self.tls else 'redis'}://{auth}127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
         binary = shutil.which("redis-server") or (
@@ -180,19 +196,17 @@ class RedisServer(ManagedProcess):
             raise StackError(
                 "redis-server is not installed: `apt-get install redis-server` (Debian/Ubuntu) or `make system-deps`"
             )
-        return [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.workdir.resolve()),
-        ]
+        cmd = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(self.workdir.resolve())]
+        if self.password:
+            cmd += ["--requirepass", self.password]
+        if self.tls:
+            tls = self.tls
+            cmd += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(tls.cert)]
+            cmd += ["--tls-key-file", str(tls.key), "--tls-ca-cert-file", str(tls.ca)]
+            cmd += ["--tls-auth-clients", "yes" if tls.require_client_cert else "no"]
+        else:
+            cmd += ["--port", str(self.port)]
+        return cmd
 
     def ready(self) -> bool:
         return port_open("127.0.0.1", self.port)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tagstream.localstack.errors import StackError
 from tagstream.localstack.ports import free_port
-from tagstream.localstack.process import ManagedProcess
+from tagstream.localstack.process import ManagedProcess, TlsFiles
 from tagstream.localstack.wait import wait_until
 
 
@@ -79,11 +79,13 @@ class TritonServer(ManagedProcess):
         *,
         ports: TritonPorts | None = None,
         load_models: tuple[str, ...] = (),
+        grpc_tls: TlsFiles | None = None,
     ):
         super().__init__(workdir)
         self.repo = Path(repo)
         self.ports = ports or TritonPorts.free()
         self.load_models = load_models
+        self.grpc_tls = grpc_tls
 
     @property
     def http_url(self) -> str:
@@ -114,6 +116,14 @@ class TritonServer(ManagedProcess):
             "--strict-readiness=true",
             "--exit-on-error=false",
         ]
+        if self.grpc_tls:
+            cmd += [
+                "--grpc-use-ssl=true",
+                f"--grpc-server-cert={self.grpc_tls.cert}",
+                f"--grpc-server-key={self.grpc_tls.key}",
+                f"--grpc-root-cert={self.grpc_tls.ca}",
+                f"--grpc-use-ssl-mutual={'true' if self.grpc_tls.require_client_cert else 'false'}",
+            ]
         return cmd + [f"--load-model={m}" for m in self.load_models]
 
     def env(self) -> dict[str, str]:

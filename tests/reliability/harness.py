@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -95,17 +96,30 @@ class Scenario:
         self.workers.append(w)
         return w
 
-    def send(self, items: list[tuple[OutEvent, Sent]], *, max_request_bytes: int = 1_048_576) -> None:
+    def send(
+        self, items: list[tuple[OutEvent, Sent]], *, max_request_bytes: int = 1_048_576, rate: float | None = None
+    ) -> None:
         receipts: list[tuple[int, int]] = []
         asyncio.run(
             produce(
                 self.stack.broker.url,
                 self.topics["input_topic"],
                 [e for e, _ in items],
+                rate,
                 max_request_bytes=max_request_bytes,
                 receipts=receipts,
             )
         )
+        self._record(items, receipts)
+
+    def send_in_background(self, items: list[tuple[OutEvent, Sent]], rate: float) -> threading.Thread:
+        """Send at `rate` events/s from a thread (join it before accounting): faults then land while
+        events are still arriving."""
+        thread = threading.Thread(target=self.send, args=(items,), kwargs={"rate": rate}, daemon=True)
+        thread.start()
+        return thread
+
+    def _record(self, items: list[tuple[OutEvent, Sent]], receipts: list[tuple[int, int]]) -> None:
         for (_, s), (p, o) in zip(items, receipts, strict=True):
             s.partition, s.offset = p, o
             self.sent[(p, o)] = s
@@ -187,21 +201,26 @@ class Scenario:
 
     def committed(self) -> dict[int, int]:
         """The consumer group's committed offsets of the input topic (next offset to read)."""
-        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka import AIOKafkaConsumer, TopicPartition
 
         from tagstream.stream.kafka import bootstrap_servers
 
         async def go() -> dict[int, int]:
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.stack.broker.url))
-            await admin.start()
+            # a consumer of the group that never joins it: it only asks the group coordinator
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=bootstrap_servers(self.stack.broker.url),
+                group_id=f"reliability-{self.name}",
+                enable_auto_commit=False,
+            )
+            await consumer.start()
             try:
-                offsets = await admin.list_consumer_group_offsets(f"reliability-{self.name}")
+                out = {}
+                for p in range(self.partitions):
+                    offset = await consumer.committed(TopicPartition(self.topics["input_topic"], p))
+                    if offset is not None and offset >= 0:
+                        out[p] = offset
+                return out
             finally:
-                await admin.close()
-            return {
-                tp.partition: meta.offset
-                for tp, meta in offsets.items()
-                if tp.topic == self.topics["input_topic"] and meta.offset >= 0
-            }
+                await consumer.stop()
 
         return asyncio.run(go())

@@ -129,3 +129,26 @@ def test_any_json_object_validates_or_fails_with_a_validation_error(obj):
     except ValidationError:
         return
     assert ev.product_id and (ev.op == "delete" or ev.text)
+
+
+@given(
+    st.text(min_size=1, max_size=50).filter(lambda t: not any(0xD800 <= ord(c) <= 0xDFFF for c in t)),
+    st.text(max_size=50).filter(lambda t: not any(0xD800 <= ord(c) <= 0xDFFF for c in t)),
+    st.integers(min_value=1, max_value=10_000),
+)
+def test_cache_keys_follow_the_model_text_and_the_version(title, brand, version):
+    from tagstream.core.text import content_hash, model_text
+
+    text = model_text(title, brand)
+    key = cache_key("m", str(version), content_hash(text))
+    assert key == cache_key("m", str(version), content_hash(model_text(title, brand)))  # stable
+    assert key != cache_key("m", str(version + 1), content_hash(text))  # a new version never hits
+    other = model_text(title + " x", brand)
+    assert other == text or key != cache_key("m", str(version), content_hash(other))
+
+
+def test_batch_log_context_names_each_partition_range():
+    from tagstream.stream.records import Record, batch_log_context
+
+    recs = [Record("in", p, o, None, None) for p, o in ((2, 90), (0, 120), (0, 151), (2, 88))]
+    assert batch_log_context(recs) == {"topic": "in", "offsets": "0:120-151 2:88-90", "events": 4}

@@ -1,0 +1,73 @@
+import ssl
+
+import pytest
+from pydantic import ValidationError
+
+from tagstream.stream.app import broker_credentials
+from tagstream.stream.kafka import KafkaConnection, bootstrap_servers
+from tagstream.stream.settings import WorkerSettings
+from tests.tls import make_certs
+
+
+def test_bootstrap_servers():
+    assert bootstrap_servers("kafka://a:1;kafka://b:2") == "a:1,b:2"
+    assert bootstrap_servers("a:1,b:2") == "a:1,b:2"
+
+
+def test_plaintext_by_default():
+    assert KafkaConnection().client_kwargs() == {"security_protocol": "PLAINTEXT"}
+    assert broker_credentials(WorkerSettings()) is None
+
+
+def test_sasl_scram_over_tls_reaches_aiokafka_and_faust(tmp_path):
+    certs = make_certs(tmp_path)
+    s = WorkerSettings(
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256",
+        kafka_sasl_username="svc",
+        kafka_sasl_password="s3cret",
+        kafka_ssl_cafile=certs.ca,
+        kafka_ssl_certfile=certs.client_cert,
+        kafka_ssl_keyfile=certs.client_key,
+    )
+    kw = s.client_kwargs()
+    assert kw["security_protocol"] == "SASL_SSL" and kw["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert kw["sasl_plain_username"] == "svc" and kw["sasl_plain_password"] == "s3cret"
+    assert isinstance(kw["ssl_context"], ssl.SSLContext) and kw["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+    creds = broker_credentials(s)
+    assert creds.username == "svc" and creds.mechanism.value == "SCRAM-SHA-256" and creds.ssl_context is not None
+    assert "s3cret" not in repr(s)
+
+
+def test_ssl_only(tmp_path):
+    certs = make_certs(tmp_path)
+    s = WorkerSettings(kafka_security_protocol="SSL", kafka_ssl_cafile=certs.ca)
+    assert s.client_kwargs()["security_protocol"] == "SSL"
+    assert broker_credentials(s).protocol.value == "SSL"
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        ({"kafka_security_protocol": "SASL_PLAINTEXT"}, "needs a SASL username and password"),
+        ({"kafka_ssl_certfile": "c.pem"}, "needs its key"),
+        ({"kafka_security_protocol": "SASL_SSH"}, "kafka_security_protocol"),
+    ],
+)
+def test_incomplete_security_settings_are_rejected(change, match):
+    with pytest.raises(ValidationError, match=match):
+        WorkerSettings(**change)
+
+
+def test_redis_and_triton_tls_settings(tmp_path):
+    certs = make_certs(tmp_path)
+    s = WorkerSettings(
+        redis_url="rediss://:pw@r:6380/0",
+        redis_ssl_ca_certs=certs.ca,
+        triton_ssl=True,
+        triton_ssl_root_certificates=certs.ca,
+    )
+    assert s.redis_tls_kwargs() == {"ssl_ca_certs": str(certs.ca)}
+    assert s.triton_tls_kwargs() == {"ssl": True, "root_certificates": str(certs.ca)}
+    with pytest.raises(ValidationError, match="not a rediss:// URL"):
+        WorkerSettings(redis_url="redis://r:6379/0", redis_ssl_ca_certs=certs.ca)
