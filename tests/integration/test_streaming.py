@@ -275,14 +275,15 @@ def test_replay_dlq_resends_chosen_dead_letters_after_a_fix(system):
 
     stack, run = system["stack"], uuid.uuid4().hex[:6]
     topics = {"input_topic": f"replay-{run}.in", "output_topic": f"replay-{run}.tags", "dlq_topic": f"replay-{run}.dlq"}
-    tight = stack.start_worker(f"replay-tight-{run}", app_id=f"replay-{run}", max_title_chars=20, **topics, **WORKER)
+    settings = {**WORKER, **topics, "app_id": f"replay-{run}"}
+    tight = stack.start_worker(f"replay-tight-{run}", max_title_chars=20, **settings)
     events = [event(f"{run}-{i}", f"A title longer than twenty characters {i}") for i in range(4)]
     events.append(OutEvent(f"{run}-junk".encode(), b"{not json"))
     asyncio.run(produce(stack.broker.url, topics["input_topic"], events))
     dead = wait_for(system, topics["dlq_topic"], lambda r: True, 5)
     assert sorted(r.value["stage"] for r in dead) == ["decode"] + ["validate"] * 4
     assert tight.stop() == 0
-    stack.start_worker(f"replay-fixed-{run}", app_id=f"replay-{run}", **topics, **WORKER)  # the default limit
+    stack.start_worker(f"replay-fixed-{run}", **settings)  # the default limit
 
     env = dict(os.environ, TAGSTREAM_BROKER_URL=stack.broker.url, TAGSTREAM_DLQ_TOPIC=topics["dlq_topic"])
     dry = tagstream("replay-dlq", "--stage", "validate", "--dry-run", "--group", f"g-{run}", env=env)

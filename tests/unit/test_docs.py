@@ -9,7 +9,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_readme_lists_every_worker_setting():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [f"{ENV_PREFIX}{n.upper()}" for n in WorkerSettings.model_fields if f"`{ENV_PREFIX}{n.upper()}`" not in readme]
+    missing = [
+        f"{ENV_PREFIX}{n.upper()}" for n in WorkerSettings.model_fields if f"`{ENV_PREFIX}{n.upper()}`" not in readme
+    ]
     assert not missing, f"README does not document {missing}"
 
 
