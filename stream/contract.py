@@ -5,12 +5,14 @@ writes both to docs/; a test fails when the committed files are out of date)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel
 
 from tagstream.stream.events import SCHEMA_VERSION, DeadLetter, ProductUpdate, TagEvent
 from tagstream.stream.settings import WorkerSettings
 
-SCHEMAS = {
+SCHEMAS: dict[str, type[BaseModel]] = {
     "product-update.schema.json": ProductUpdate,
     "tag-event.schema.json": TagEvent,
     "dead-letter.schema.json": DeadLetter,
@@ -21,7 +23,7 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema (draft 2020-12) of each message."""
     out = {}
     for name, model in SCHEMAS.items():
-        mode = "validation" if model is ProductUpdate else "serialization"
+        mode: Literal["validation", "serialization"] = "validation" if model is ProductUpdate else "serialization"
         schema = model.model_json_schema(mode=mode)
         schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": name, **schema}
         out[name] = schema
@@ -34,8 +36,14 @@ def asyncapi(version: str) -> dict[str, Any]:
     key = {"type": "string", "description": "product_id"}
 
     def message(name: str, title: str, summary: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return {"name": name, "title": title, "summary": summary, "contentType": "application/json",
-                "payload": payload, "bindings": {"kafka": {"key": key, "bindingVersion": "0.5.0"}}}
+        return {
+            "name": name,
+            "title": title,
+            "summary": summary,
+            "contentType": "application/json",
+            "payload": payload,
+            "bindings": {"kafka": {"key": key, "bindingVersion": "0.5.0"}},
+        }
 
     return {
         "asyncapi": "3.0.0",
@@ -43,8 +51,9 @@ def asyncapi(version: str) -> dict[str, Any]:
             "title": "tagstream",
             "version": version,
             "description": (
-                "Real-time product tagging. Product updates in, tag events and dead letters out. Topic names are "
-                f"settings (TAGSTREAM_INPUT_TOPIC, ...); tag events and dead letters carry schema_version {SCHEMA_VERSION}."
+                "Real-time product tagging. Product updates in, tag events and dead letters out. Topic names "
+                "are settings (TAGSTREAM_INPUT_TOPIC, ...); tag events and dead letters carry schema_version "
+                f"{SCHEMA_VERSION}."
             ),
         },
         "servers": {
@@ -69,7 +78,7 @@ def asyncapi(version: str) -> dict[str, Any]:
             },
             "deadLetters": {
                 "address": s.dlq_topic,
-                "description": "Events that could not be tagged, with the stage that failed, why, and the original bytes.",
+                "description": "Events that could not be tagged: the stage that failed, why, and the original bytes.",
                 "messages": {"deadLetter": {"$ref": "#/components/messages/deadLetter"}},
             },
         },
@@ -80,14 +89,27 @@ def asyncapi(version: str) -> dict[str, Any]:
         },
         "components": {
             "messages": {
-                "productUpdate": message("ProductUpdate", "Product update", "A product was created, changed or deleted.",
-                                         {"$ref": "./schemas/product-update.schema.json"}),
-                "tagEvent": message("TagEvent", "Tag event", "The tags of a product, from one model version.",
-                                    {"$ref": "./schemas/tag-event.schema.json"}),
-                "tombstone": message("Tombstone", "Tombstone", "The product was deleted (a null value).",
-                                     {"type": "null"}),
-                "deadLetter": message("DeadLetter", "Dead letter", "An event that could not be tagged.",
-                                      {"$ref": "./schemas/dead-letter.schema.json"}),
+                "productUpdate": message(
+                    "ProductUpdate",
+                    "Product update",
+                    "A product was created, changed or deleted.",
+                    {"$ref": "./schemas/product-update.schema.json"},
+                ),
+                "tagEvent": message(
+                    "TagEvent",
+                    "Tag event",
+                    "The tags of a product, from one model version.",
+                    {"$ref": "./schemas/tag-event.schema.json"},
+                ),
+                "tombstone": message(
+                    "Tombstone", "Tombstone", "The product was deleted (a null value).", {"type": "null"}
+                ),
+                "deadLetter": message(
+                    "DeadLetter",
+                    "Dead letter",
+                    "An event that could not be tagged.",
+                    {"$ref": "./schemas/dead-letter.schema.json"},
+                ),
             }
         },
     }

@@ -45,15 +45,18 @@ class ProductUpdate(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    event_id: str = Field(min_length=1, max_length=200)
-    product_id: str = Field(min_length=1, max_length=200)
-    op: Literal["upsert", "delete"] = "upsert"
-    title: str = ""
-    description: str = ""
-    brand: str = ""
-    category_hint: str = ""
-    attributes: dict[str, str] = Field(default_factory=dict)
-    updated_at: datetime
+    event_id: str = Field(min_length=1, max_length=200, description="unique id of this event")
+    product_id: str = Field(min_length=1, max_length=200, description="the product; also the message key")
+    op: Literal["upsert", "delete"] = Field("upsert", description="upsert (create or change) or delete")
+    title: str = Field("", description="required for an upsert: it must have visible characters")
+    description: str = Field("", description="free text; the model reads it after the title")
+    brand: str = Field("", description="brand name")
+    category_hint: str = Field("", description="the seller's category, if any (not read by the model)")
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="name -> value; numbers and booleans become strings, nested values are refused",
+    )
+    updated_at: datetime = Field(description="when the product changed (ISO 8601; without a zone: UTC)")
 
     @field_validator(*_TEXT_FIELDS, mode="before")
     @classmethod
@@ -107,8 +110,8 @@ class ProductUpdate(BaseModel):
 class TagScore(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    tag: str
-    score: float
+    tag: str = Field(description="the tag")
+    score: float = Field(description="the model's score, at or above the tag's threshold")
 
 
 class TagEvent(BaseModel):
@@ -118,16 +121,18 @@ class TagEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: int = SCHEMA_VERSION
-    product_id: str
-    source_event_id: str
-    superseded_event_ids: list[str] = Field(default_factory=list)
-    tags: list[TagScore]
-    model_name: str
-    model_version: str
-    content_hash: str
-    cached: bool
-    tagged_at: datetime = Field(default_factory=utcnow)
+    schema_version: int = Field(SCHEMA_VERSION, description="version of this message's layout")
+    product_id: str = Field(description="the product; also the message key")
+    source_event_id: str = Field(description="the product-update event these tags answer")
+    superseded_event_ids: list[str] = Field(
+        default_factory=list, description="events for the product in the same micro-batch that this one replaced"
+    )
+    tags: list[TagScore] = Field(description="the tags, highest score first")
+    model_name: str = Field(description="the model in Triton")
+    model_version: str = Field(description="the model version that tagged it")
+    content_hash: str = Field(description="hash of the text the model read (the cache key's content part)")
+    cached: bool = Field(description="served from the cache, without inference")
+    tagged_at: datetime = Field(default_factory=utcnow, description="when the worker made this event")
 
 
 Stage = Literal["decode", "validate", "inference", "publish"]
@@ -140,18 +145,20 @@ class DeadLetter(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    schema_version: int = SCHEMA_VERSION
-    stage: Stage
-    error: str
-    topic: str
-    partition: int
-    offset: int
-    key_b64: str | None
-    value_b64: str | None
-    value_size: int | None = None
-    value_truncated: bool = False
-    superseded_event_ids: list[str] = Field(default_factory=list)
-    failed_at: datetime = Field(default_factory=utcnow)
+    schema_version: int = Field(SCHEMA_VERSION, description="version of this message's layout")
+    stage: Stage = Field(description="where it failed: decode, validate, inference or publish")
+    error: str = Field(description="why, in words")
+    topic: str = Field(description="the original's topic")
+    partition: int = Field(description="the original's partition")
+    offset: int = Field(description="the original's offset")
+    key_b64: str | None = Field(description="the original key (base64; at most 1 KiB)")
+    value_b64: str | None = Field(description="the original value (base64), or a prefix of it when truncated")
+    value_size: int | None = Field(None, description="the original value's size in bytes")
+    value_truncated: bool = Field(False, description="the value is a prefix: the original was too large to keep")
+    superseded_event_ids: list[str] = Field(
+        default_factory=list, description="events this one had replaced (they are answered by this dead letter)"
+    )
+    failed_at: datetime = Field(default_factory=utcnow, description="when it failed")
 
     @classmethod
     def of(

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from tagstream.localstack.scrape import metric_sum, scrape
 from tagstream.localstack.stack import LocalStack
 
 Echo = Callable[[str], object]
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SAMPLE = resources.files("tagstream.sample")  # the sample catalogue, installed with the package
 
 
 def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
@@ -41,27 +42,18 @@ def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
     from tagstream.trainer.options import TrainOptions
     from tagstream.trainer.pipeline import run_training
 
-    if not (EXAMPLES / "catalogue.train.jsonl").is_file():
-        raise DataError(
-            f"{repo / MODEL_NAME} has no version and the sample catalogue ({EXAMPLES}) is missing: "
-            "export a model first (tagstream train, tagstream export)"
-        )
     out = workdir / "model"
     echo("model: the repository is empty; training a small model on the sample catalogue (about 2 minutes on 2 cores)")
-    run_training(
-        EXAMPLES / "catalogue.train.jsonl",
-        EXAMPLES / "catalogue.val.jsonl",
-        out,
-        TrainOptions(epochs=2, seed=13, max_items=1200, references=False),
-        echo=lambda *_: None,
-    )
+    train, val = Path(str(SAMPLE / "catalogue.train.jsonl")), Path(str(SAMPLE / "catalogue.val.jsonl"))
+    opts = TrainOptions(epochs=2, seed=13, max_items=1200, references=False)
+    run_training(train, val, out, opts, echo=lambda *_: None)
     version, path = export_model(out, repo)
     echo(f"model: exported as version {version} ({path})")
 
 
 def _event_id(ev: OutEvent) -> str | None:
     try:
-        return str(json.loads(ev.value)["event_id"])
+        return str(json.loads(ev.value or b"null")["event_id"])
     except (ValueError, KeyError, TypeError):
         return None
 

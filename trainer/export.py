@@ -182,9 +182,12 @@ def export_model(
         if not (model_dir / name).exists():
             raise ArtifactError(f"{model_dir / name} is missing: is {model_dir} a tagstream model directory?")
     model_root = repo / serving.model_name
-    model_root.mkdir(parents=True, exist_ok=True)
-    write_config(model_root, serving)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_root))
+    try:
+        model_root.mkdir(parents=True, exist_ok=True)
+        write_config(model_root, serving)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_root))
+    except OSError as e:
+        raise ArtifactError(f"cannot write to the model repository {repo}: {e.strerror or e}") from None
     try:
         cfg = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         cfg.update(runtime=backend, quantize=quantize)

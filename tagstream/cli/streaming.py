@@ -158,8 +158,79 @@ def register(app: typer.Typer) -> None:
             )
 
     @app.command()
+    def backfill(
+        file: Path = typer.Option(..., "--file", help="catalogue (JSON lines) to re-tag"),
+        rate: float | None = typer.Option(
+            None, "--rate", min=0.1, help="events per second (default: as fast as possible)"
+        ),
+        state: Path | None = typer.Option(None, "--state", help="progress file (default: FILE.backfill.json)"),
+        restart: bool = typer.Option(False, "--restart", help="start over instead of resuming"),
+        checkpoint_every: int = typer.Option(500, "--checkpoint-every", min=1, help="record progress every N events"),
+        broker: str | None = typer.Option(None, "--broker", help="default: TAGSTREAM_BROKER_URL"),
+        topic: str | None = typer.Option(None, "--topic", help="default: TAGSTREAM_INPUT_TOPIC"),
+    ) -> None:
+        """Re-tag a whole catalogue after a model refresh: every product as an upsert, resumable."""
+        from tqdm import tqdm
+
+        from tagstream.clients.backfill import backfill as run
+        from tagstream.clients.backfill import default_state_path
+        from tagstream.stream.settings import load_settings
+
+        s = load_settings()
+        bars: list[tqdm[object]] = []
+
+        def progress(acked: int, total: int) -> None:
+            if not bars:
+                bars.append(tqdm(total=total, initial=acked, desc="backfill", unit="ev"))
+            bars[0].update(acked - bars[0].n)
+
+        try:
+            st = run(
+                broker or s.broker_url,
+                topic or s.input_topic,
+                file,
+                state_path=state,
+                restart=restart,
+                rate=rate,
+                checkpoint_every=checkpoint_every,
+                connection=s,
+                progress=progress,
+            )
+        finally:
+            for bar in bars:
+                bar.close()
+        typer.echo(
+            f"backfill of {file}: {st.acked} of {st.total} products sent "
+            f"(progress in {state or default_state_path(file)})"
+        )
+
+    @app.command()
+    def contract(
+        out: Path = typer.Option(Path("docs"), "--out", help="directory for asyncapi.yaml and schemas/"),
+        check: bool = typer.Option(False, "--check", help="fail if the files there are out of date; write nothing"),
+    ) -> None:
+        """Write the event contract: JSON Schemas of the three topics' messages and an AsyncAPI 3 document."""
+        from tagstream import __version__
+        from tagstream.core.errors import ConfigError
+        from tagstream.stream.contract import render
+
+        files = render(__version__)
+        stale = [name for name, text in files.items() if not (out / name).is_file() or (out / name).read_text() != text]
+        if check:
+            if stale:
+                raise ConfigError(f"out of date in {out}: {', '.join(stale)} (run `tagstream contract --out {out}`)")
+            typer.echo(f"{out}: the event contract is up to date")
+            return
+        for name, text in files.items():
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(files)} files to {out}")
+
+    @app.command()
     def demo(
-        file: Path = typer.Option(Path("examples/catalogue.test.jsonl"), "--file", help="products to stream (JSONL)"),
+        file: Path | None = typer.Option(
+            None, "--file", help="products to stream (JSONL; default: the sample catalogue)"
+        ),
         rate: float = typer.Option(
             20.0,
             "--rate",
@@ -174,8 +245,9 @@ def register(app: typer.Typer) -> None:
         workdir: Path = typer.Option(Path(".demo"), "--workdir", help="logs and the demo model"),
     ) -> None:
         """Everything on one machine: broker, Redis, Triton, the worker, a demo stream and a summary."""
-        from tagstream.demo import run_demo
+        from tagstream.demo import SAMPLE, run_demo
 
+        file = file or Path(str(SAMPLE / "catalogue.test.jsonl"))
         if not file.is_file():
             raise DataError(f"{file}: no such file")
         run_demo(file=file, rate=rate, limit=limit, repo=repo, workdir=workdir, echo=typer.echo)

@@ -77,9 +77,12 @@ async def produce(
     max_request_bytes: int = 1_048_576,
     receipts: list[tuple[int, int]] | None = None,
     connection: KafkaConnection = PLAINTEXT,
+    acked: Callable[[int], object] | None = None,
+    flush_every: int = 500,
 ) -> int:
     """Send events at about `rate` per second (None: as fast as possible); waits for every ack.
-    With `receipts`, each event's (partition, offset) is appended to it, in sending order."""
+    With `receipts`, each event's (partition, offset) is appended to it, in sending order; `acked(n)`
+    is called whenever the first n events are all acknowledged (every `flush_every` events)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers(broker_url),
         acks="all",
@@ -105,10 +108,14 @@ async def produce(
             sent += 1
             if progress:
                 progress(1)
-            if len(futures) >= 500:
+            if len(futures) >= flush_every:
                 _collect(await asyncio.gather(*futures), receipts)
                 futures.clear()
+                if acked:
+                    acked(sent)
         _collect(await asyncio.gather(*futures), receipts)
+        if acked:
+            acked(sent)
     finally:
         await producer.stop()
     return sent

@@ -298,3 +298,67 @@ def test_replay_dlq_resends_chosen_dead_letters_after_a_fix(system):
     assert "re-sent 0 of 0" in again.stdout  # the group remembers what it re-sent
     bad = tagstream("replay-dlq", "--stage", "nope", env=env, check=False)
     assert bad.returncode == 2 and "unknown stage 'nope'" in bad.stderr
+
+
+def test_backfill_retags_a_catalogue_and_resumes_after_a_crash(system, tmp_path):
+    """`tagstream backfill` sends every product of a catalogue; killed half-way, the same command
+    resumes from its last checkpoint, and every product ends up tagged."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import EXAMPLES
+
+    stack, run = system["stack"], uuid.uuid4().hex[:6]
+    topics = {
+        "input_topic": f"backfill-{run}.in",
+        "output_topic": f"backfill-{run}.tags",
+        "dlq_topic": f"backfill-{run}.dlq",
+    }
+    stack.start_worker(f"backfill-{run}", **{**WORKER, **topics, "app_id": f"backfill-{run}"})
+    rows = [json.loads(line) for line in (EXAMPLES / "catalogue.train.jsonl").read_text().splitlines()[:600]]
+    catalogue = tmp_path / "catalogue.jsonl"
+    catalogue.write_text("".join(json.dumps(dict(r, id=f"{run}-{i}")) + "\n" for i, r in enumerate(rows)))
+    state = tmp_path / "catalogue.jsonl.backfill.json"
+    env = dict(os.environ, TAGSTREAM_BROKER_URL=stack.broker.url, TAGSTREAM_INPUT_TOPIC=topics["input_topic"])
+    cmd = [
+        sys.executable,
+        "-m",
+        "tagstream.cli",
+        "backfill",
+        "--file",
+        str(catalogue),
+        "--rate",
+        "100",
+        "--checkpoint-every",
+        "50",
+    ]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not state.exists() or json.loads(state.read_text())["acked"] < 200):
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)  # a crash, between two checkpoints
+    first.wait(10)
+    acked_at_crash = json.loads(state.read_text())["acked"]
+    assert 200 <= acked_at_crash < 600
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "600 of 600 products sent" in res.stdout, res.stderr
+    tagged = wait_for(system, topics["output_topic"], lambda r: r.value is not None, 600, distinct=lambda r: r.key)
+    assert {r.key for r in tagged} == {f"{run}-{i}" for i in range(600)}
+    sent = wait_for(system, topics["input_topic"], lambda r: True, 10_000, timeout=10)
+    assert len(sent) < 600 + 100  # resumed from the checkpoint: at most the events after it were sent twice
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and "600 of 600" in again.stdout  # done: nothing more is sent
+
+
+def test_produce_a_file_with_no_valid_row_fails(system, tmp_path):
+    import os
+
+    from tests.conftest import tagstream
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{nope\n[1, 2]\n\n")
+    env = dict(os.environ, TAGSTREAM_BROKER_URL=system["broker"].url)
+    res = tagstream("produce", "--file", str(bad), env=env, check=False)
+    assert res.returncode == 2 and "no event to send (2 rows skipped)" in res.stderr and "Traceback" not in res.stderr

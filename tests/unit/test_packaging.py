@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = {"tagstream": ROOT / "tagstream", "tagstream.stream": ROOT / "stream", "tagstream.trainer": ROOT / "trainer"}
+FOLDERS = {
+    "tagstream": ROOT / "tagstream",
+    "tagstream.stream": ROOT / "stream",
+    "tagstream.trainer": ROOT / "trainer",
+    "tagstream.sample": ROOT / "examples",
+}
 
 
 def declared_packages() -> set[str]:
@@ -56,6 +61,8 @@ def test_wheel_installs_one_top_level_name(wheel):
     roots = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert roots == {"tagstream"}
     for module in (
+        "tagstream/sample/catalogue.test.jsonl",
+        "tagstream/sample/catalogue.train.jsonl",
         "tagstream/stream/app.py",
         "tagstream/trainer/train.py",
         "tagstream/core/text.py",

@@ -77,8 +77,13 @@ class VersionScorer:
                 opts.intra_op_num_threads = threads
             # On a GPU instance with onnxruntime-gpu, CUDA first; ONNX Runtime runs what CUDA lacks
             # (the int8 graph's quantized ops) on the CPU.
-            providers = ["CPUExecutionProvider"]
-            if device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers: list = ["CPUExecutionProvider"]
+            if device.startswith("cuda"):
+                if "CUDAExecutionProvider" not in ort.get_available_providers():
+                    raise VersionError(
+                        "this is a KIND_GPU instance, but onnxruntime has no CUDA provider here: install "
+                        "onnxruntime-gpu in Triton's image, or export with --instance-kind cpu"
+                    )
                 providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
             self.session = ort.InferenceSession(str(version_dir / name), opts, providers=providers)
             out_dim = self.session.get_outputs()[0].shape[-1]
@@ -88,7 +93,13 @@ class VersionScorer:
             from safetensors.torch import load_file
             from transformers import AutoModel
 
-            self.device = device if device.startswith("cuda") and torch.cuda.is_available() else "cpu"
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise VersionError(
+                    f"this is a KIND_GPU instance, but torch {torch.__version__} cannot use CUDA here (a CPU build, "
+                    "or no GPU visible): install a CUDA build of torch in Triton's image, or export with "
+                    "--instance-kind cpu"
+                )
+            self.device = device
             self.encoder = AutoModel.from_pretrained(version_dir / "encoder", local_files_only=True).float().eval()
             head = load_file(str(version_dir / "head.safetensors"))
             hidden = self.encoder.config.hidden_size

