@@ -75,6 +75,21 @@ class Runtime:
         await asyncio.gather(self.tagger.close(), self.cache.close(), return_exceptions=True)
 
 
+@dataclass
+class _InFlight:
+    """A taken micro-batch: its events (to ack), records, log context and the task processing it."""
+
+    events: Sequence[faust.EventT]
+    records: list[Record]
+    ctx: dict[str, object]
+    task: asyncio.Task[BatchOutcome | None]
+
+
+def _to_record(e: faust.EventT) -> Record:
+    m = e.message
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
+
+
 class _App(faust.App):
     """A faust.App whose start opens the worker's clients and whose stop first lets the batch in
     flight finish (or abandons it), then closes them after Faust's own stop."""
@@ -103,6 +118,7 @@ class TaggerWorker:
         self._recent_dead: collections.deque[int] = collections.deque()  # per batch: dead letters
         self._recent_events: collections.deque[int] = collections.deque()  # per batch: events
         self._positions: dict[TP, int] = {}  # next offset to process, per assigned partition
+        self._in_flight = 0  # batches taken and not yet finished
         self.app = _App(
             s.app_id,
             worker=self,
@@ -214,15 +230,30 @@ class TaggerWorker:
 
     # --- the agent -------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT) -> None:
+        """Take micro-batches and start processing each at once, up to `batches_in_flight` at a time
+        (Triton works on one while the next is assembled); a finisher publishes and acks them strictly
+        in the order they were taken."""
         self.state.consuming = True
+        slots = asyncio.Semaphore(self.settings.batches_in_flight)
+        queue: asyncio.Queue[_InFlight] = asyncio.Queue()
+        finisher = asyncio.create_task(self._finish_in_order(stream, queue, slots))
         events: Sequence[faust.EventT] = ()
         try:
             # faust's StreamT type lacks noack_take; Stream has it (yields events, acks none)
             take = stream.noack_take  # type: ignore[attr-defined]
             async for events in take(self.settings.batch_max, within=self.settings.batch_wait_s):
+                await slots.acquire()  # back-pressure: at most batches_in_flight unfinished
+                if finisher.done():
+                    finisher.result()  # the finisher stopped the worker; never get here without it
                 if self.state.stopping:
+                    slots.release()
                     return  # not processed, not acked: the next worker replays these
-                await self.handle_batch(stream, events)
+                records = [_to_record(e) for e in events]
+                ctx = batch_log_context(records)
+                self.metrics.events_in.inc(len(records))
+                self._in_flight += 1
+                self.state.idle.clear()
+                queue.put_nowait(_InFlight(events, records, ctx, asyncio.create_task(self._process(records, ctx))))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - crash-only: see the module docstring
@@ -230,33 +261,32 @@ class TaggerWorker:
         finally:
             self.state.consuming = False
 
-    async def handle_batch(self, stream: faust.StreamT, events: Sequence[faust.EventT]) -> None:
-        records = [
-            Record(
-                e.message.topic,
-                e.message.partition,
-                e.message.offset,
-                e.message.key,
-                e.message.value,
-                e.message.timestamp,
-            )
-            for e in events
-        ]
-        ctx = batch_log_context(records)
-        self.metrics.events_in.inc(len(records))
-        self.state.idle.clear()
-        try:
-            outcome = await self._process(records, ctx)
-            if outcome is None:
-                return
-            assert self.runtime is not None
-            report = await self.runtime.publisher.publish(outcome.results)
-            self._check_dead_letter_rate(len(records), sum(report.dead_letters.values()))
-            for e in events:
-                await stream.ack(e)
-        finally:
-            self.state.idle.set()
-        self._record(records, outcome, report, ctx)
+    async def _finish_in_order(
+        self, stream: faust.StreamT, queue: asyncio.Queue[_InFlight], slots: asyncio.Semaphore
+    ) -> None:
+        abandoned = False
+        while True:
+            batch = await queue.get()
+            try:
+                outcome = await batch.task
+                if outcome is None or abandoned:  # stopping: this and every later batch stay unacked
+                    abandoned = True
+                    continue
+                assert self.runtime is not None
+                report = await self.runtime.publisher.publish(outcome.results)
+                self._check_dead_letter_rate(len(batch.records), sum(report.dead_letters.values()))
+                for e in batch.events:
+                    await stream.ack(e)
+                self._record(batch.records, outcome, report, batch.ctx)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - crash-only: see the module docstring
+                await self._crash(e, batch.events)
+            finally:
+                slots.release()
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self.state.idle.set()
 
     async def _process(self, records: list[Record], ctx: dict[str, object]) -> BatchOutcome | None:
         """Run the batch until it is done; None when the worker stops while a dependency is away."""

@@ -35,6 +35,9 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
 
     batch_max: int = Field(32, ge=1, description="events per micro-batch (take max)")
     batch_wait_s: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch (take within)")
+    batches_in_flight: int = Field(
+        2, ge=1, description="micro-batches processed at once; they are published and acked in order"
+    )
 
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (rediss:// for TLS); may hold a password"

@@ -9,6 +9,7 @@ import numpy as np
 
 from tagstream.core.artifact import Thresholds
 from tagstream.core.errors import ArtifactError
+from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, load_dataset
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
@@ -18,10 +19,36 @@ REFERENCES_DIR = "references"
 
 
 def score_metrics(
-    y_true: np.ndarray, probs: np.ndarray, thresholds: Thresholds, tags: list[str]
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    thresholds: Thresholds,
+    tags: list[str],
+    hierarchy: TagHierarchy | None = None,
 ) -> tuple[dict, np.ndarray]:
-    pred = (probs >= thresholds.vector(tags)[None, :]).astype(np.int8)
+    pred = probs >= thresholds.vector(tags)[None, :]
+    if hierarchy is not None:
+        pred = hierarchy.apply(pred, probs, tags)
+    pred = pred.astype(np.int8)
     return multilabel_metrics(y_true, pred), pred
+
+
+def hierarchy_report(
+    y_true: np.ndarray, probs: np.ndarray, thresholds: Thresholds, tags: list[str], hierarchy: TagHierarchy
+) -> dict[str, object]:
+    """Micro/macro-F1 and the share of items whose tags break the tree, for each decoding."""
+    out: dict[str, object] = {
+        "mode": hierarchy.mode,
+        "parents": len(hierarchy.parent),
+        "exclusive_groups": len(hierarchy.exclusive_groups),
+    }
+    for mode in ("none", "prune", "complete"):
+        m, pred = score_metrics(y_true, probs, thresholds, tags, hierarchy.with_mode(mode))
+        out[mode] = {
+            "micro_f1": m["micro_f1"],
+            "macro_f1": m["macro_f1"],
+            "inconsistent_items": hierarchy.inconsistency_rate(pred, tags),
+        }
+    return out
 
 
 def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, references: bool = True) -> dict:
@@ -38,7 +65,7 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
     t0 = time.perf_counter()
     probs = tagger.scores(texts)
     seconds = time.perf_counter() - t0
-    metrics, pred = score_metrics(y, probs, tagger.thresholds, tags)
+    metrics, pred = score_metrics(y, probs, tagger.thresholds, tags, tagger.hierarchy)
     metrics["items_per_second"] = len(texts) / max(seconds, 1e-9)
     result: dict = {
         "data": str(ds.path),
@@ -48,6 +75,9 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         "gold_tag_assignments": n_gold,
         "gold_tag_assignments_outside_vocabulary": n_unknown,
         "per_tag": per_tag_report(y, pred, tags),
+        "hierarchy": hierarchy_report(y, probs, tagger.thresholds, tags, tagger.hierarchy)
+        if tagger.hierarchy
+        else None,
         "references": {},
     }
     if references:

@@ -18,6 +18,7 @@ import torch
 
 from tagstream.core.artifact import LABELS_FILE, THRESHOLDS_FILE
 from tagstream.core.errors import ArtifactError
+from tagstream.core.hierarchy import HIERARCHY_FILE
 from tagstream.core.repository import CONFIG_FILE as PBTXT_FILE
 from tagstream.core.repository import model_versions
 from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, HEAD_FILE, TaggerModel
@@ -212,7 +213,9 @@ def export_model(
                 )
             cfg["onnx_max_abs_diff"], cfg["onnx_mean_abs_diff"] = worst, mean
         (staging / CONFIG_FILE).write_text(json.dumps(cfg, indent=1), encoding="utf-8")
-        for name in (LABELS_FILE, THRESHOLDS_FILE):
+        for name in (LABELS_FILE, THRESHOLDS_FILE, HIERARCHY_FILE):
+            if name == HIERARCHY_FILE and not (model_dir / name).is_file():
+                continue  # a model trained before hierarchies were learned
             shutil.copy2(model_dir / name, staging / name)
         shutil.copy2(MODEL_PY, staging / "model.py")
         version = (model_versions(model_root) or [0])[-1] + 1

@@ -50,6 +50,11 @@ class TrainOptions(BaseModel):
     max_items: int | None = Field(None, ge=1, description="use only the first N train items")
     few_shot: int | None = Field(None, ge=1, description="keep about K train items per tag")
     threshold_min_support: int = Field(3, ge=1, description="validation positives a tag needs for its own threshold")
+    hierarchy: Literal["auto", "none", "prune", "complete"] = Field(
+        "auto",
+        description="tags that form a tree (category:A>B): auto = the decoding (none, prune or complete) with the "
+        "best validation micro-F1",
+    )
     seed: int = Field(13, description="random seed (runs are repeatable)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")

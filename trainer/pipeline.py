@@ -10,11 +10,14 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from tagstream.core.artifact import TagVocabulary
+import numpy as np
+
+from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import DataError
+from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
-from tagstream.trainer.evaluate import REFERENCES_DIR, score_metrics
+from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
 from tagstream.trainer.train import train_model
@@ -29,6 +32,30 @@ def _report_bad_rows(ds: Dataset, echo: Callable[[str], object]) -> None:
             echo(f"  {row}")
         if len(ds.bad_rows) > 10:
             echo(f"  ... and {len(ds.bad_rows) - 10} more")
+
+
+def fit_hierarchy(
+    tag_lists: list[list[str]],
+    tags: list[str],
+    y_val: np.ndarray,
+    val_probs: np.ndarray,
+    thresholds: Thresholds,
+    setting: str,
+) -> tuple[TagHierarchy, dict[str, object]]:
+    """The tag tree of the train tags, decoded the way `setting` says; `auto` picks the decoding with
+    the best validation micro-F1 (ties go to the simpler one: none, then prune)."""
+    hierarchy = TagHierarchy.learn(tag_lists, tags)
+    report = hierarchy_report(y_val, val_probs, thresholds, tags, hierarchy)
+    if setting == "auto":
+        best = max(
+            ("none", "prune", "complete"),
+            key=lambda m: (report[m]["micro_f1"], -("none", "prune", "complete").index(m)),
+        )  # type: ignore[index]
+    else:
+        best = setting
+    hierarchy = hierarchy.with_mode(best)  # type: ignore[arg-type]
+    report["mode"] = best
+    return hierarchy, report
 
 
 def run_training(
@@ -81,9 +108,14 @@ def run_training(
         result.model.save(tmp, result.tokenizer)
         vocab.save(tmp)
         result.thresholds.save(tmp)
+        hierarchy, hierarchy_val = fit_hierarchy(
+            tag_lists, vocab.tags, y_val, result.val_probs, result.thresholds, opts.hierarchy
+        )
+        hierarchy.save(tmp)
         val_metrics = {
-            "model": score_metrics(y_val, result.val_probs, result.thresholds, vocab.tags)[0],
+            "model": score_metrics(y_val, result.val_probs, result.thresholds, vocab.tags, hierarchy)[0],
             "references": {},
+            "hierarchy": hierarchy_val,
         }
         ref_seconds: dict[str, float] = {}
         if opts.references:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from tagstream.core.artifact import TagVocabulary, Thresholds, decode_tags
+from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
 from tagstream.trainer.model import TaggerModel
 
@@ -60,9 +61,10 @@ class Tagger:
         self.vocab = TagVocabulary.load(self.directory)
         self.thresholds = Thresholds.load(self.directory)
         self._thr = self.thresholds.vector(self.vocab.tags)
+        self.hierarchy = TagHierarchy.load(self.directory)
 
     def scores(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size)
 
     def tags(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
-        return decode_tags(self.scores(texts), self.vocab.tags, self._thr)
+        return decode_tags(self.scores(texts), self.vocab.tags, self._thr, self.hierarchy)

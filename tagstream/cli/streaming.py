@@ -227,6 +227,47 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {len(files)} files to {out}")
 
     @app.command()
+    def bench(
+        model: Path | None = typer.Option(
+            None, "--model", help="artefact directory (default: train a small sample model)"
+        ),
+        events: int = typer.Option(400, "--events", min=50, help="events per backlog"),
+        rounds: int = typer.Option(1, "--rounds", min=1, help="interleaved rounds (ratios are taken within a round)"),
+        out: Path | None = typer.Option(None, "--out", help="write the results as JSON here (and a PNG next to it)"),
+        workdir: Path = typer.Option(Path(".tagstream/bench"), "--workdir", help="logs and the exported model"),
+    ) -> None:
+        """A ~1-minute stream benchmark on the embedded stack (bench/stream_bench.py runs the full one)."""
+        import json as _json
+
+        from tagstream.benchmark import BenchConfig, plot, run_bench, table
+        from tagstream.demo import SAMPLE
+        from tagstream.trainer.data import load_dataset
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        if model is None:
+            from tagstream.trainer.options import TrainOptions
+            from tagstream.trainer.pipeline import run_training
+
+            model = workdir / "model"
+            typer.echo("training a small sample model first (about a minute)")
+            run_training(
+                Path(str(SAMPLE / "catalogue.train.jsonl")),
+                Path(str(SAMPLE / "catalogue.val.jsonl")),
+                model,
+                TrainOptions(epochs=1, max_items=600, references=False),
+                progress=False,
+                echo=lambda *_: None,
+            )
+        texts = load_dataset(Path(str(SAMPLE / "catalogue.test.jsonl"))).texts
+        config = BenchConfig(events=events, rounds=rounds, latency_seconds=5.0, loads=(0.5,), variants={})
+        result = run_bench(model, texts, workdir / "run", config, echo=typer.echo)
+        typer.echo(table(result))
+        if out:
+            out.write_text(_json.dumps(result, indent=1), encoding="utf-8")
+            plot(result, out.with_suffix(".png"))
+            typer.echo(f"wrote {out} and {out.with_suffix('.png')}")
+
+    @app.command()
     def demo(
         file: Path | None = typer.Option(
             None, "--file", help="products to stream (JSONL; default: the sample catalogue)"

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tagstream.core.errors import ArtifactError
+from tagstream.core.hierarchy import TagHierarchy
 
 LABELS_FILE = "labels.json"
 THRESHOLDS_FILE = "thresholds.json"
@@ -97,11 +98,17 @@ def _read(path: Path) -> str:
         raise ArtifactError(f"{path} is missing: is {path.parent} a tagstream model directory?") from None
 
 
-def decode_tags(scores: np.ndarray, tags: list[str], thresholds: np.ndarray) -> list[list[tuple[str, float]]]:
-    """Per row, the (tag, score) pairs at or above the tag's threshold, highest score first."""
+def decode_tags(
+    scores: np.ndarray, tags: list[str], thresholds: np.ndarray, hierarchy: TagHierarchy | None = None
+) -> list[list[tuple[str, float]]]:
+    """Per row, the (tag, score) pairs at or above the tag's threshold, highest score first; with a
+    hierarchy, made consistent with the tag tree (its mode: prune or complete)."""
+    scores = np.asarray(scores, dtype=np.float32)
+    predicted = scores >= thresholds
+    if hierarchy is not None:
+        predicted = hierarchy.apply(predicted, scores, tags)
     out: list[list[tuple[str, float]]] = []
-    for row in np.asarray(scores, dtype=np.float32):
-        hits = np.nonzero(row >= thresholds)[0]
-        pairs = sorted(((tags[j], float(row[j])) for j in hits), key=lambda p: (-p[1], p[0]))
+    for row, hit in zip(scores, predicted, strict=True):
+        pairs = sorted(((tags[j], float(row[j])) for j in np.nonzero(hit)[0]), key=lambda p: (-p[1], p[0]))
         out.append(pairs)
     return out

@@ -1,0 +1,46 @@
+"""The full stream benchmark: tagstream end to end against the model in-process, Triton alone, naive
+serving, the cache-hit path and the stream engine's passthrough, on the embedded stack, with real
+titles from the shared data's test splits (tagstream/benchmark.py says what each point is).
+
+    python bench/stream_bench.py --model runs/sample --data ../shared/data [--events 3000] [--rounds 3]
+
+Writes bench/results/stream_bench.json and bench/results/stream_bench.png and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from tagstream.benchmark import BenchConfig, plot, run_bench, table
+from tagstream.trainer.data import load_dataset
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", type=Path, required=True, help="artefact directory from `tagstream train`")
+    ap.add_argument("--data", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--events", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument("--workdir", type=Path, default=Path(".tagstream/stream-bench"))
+    ap.add_argument("--out", type=Path, default=RESULTS / "stream_bench.json")
+    args = ap.parse_args()
+    texts = []
+    for name in ("flipkart", "myntra"):
+        texts += load_dataset(args.data / f"{name}.test.jsonl").texts
+    random.Random(0).shuffle(texts)
+    config = BenchConfig(events=args.events, rounds=args.rounds, latency_seconds=args.latency_seconds)
+    result = run_bench(args.model, texts, args.workdir, config)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    plot(result, args.out.with_suffix(".png"))
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

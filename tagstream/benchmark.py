@@ -1,0 +1,500 @@
+"""The stream benchmark (`tagstream bench`, `bench/stream_bench.py`): how many product updates per
+second the whole stream tags, and how fast, against the model's own ceiling, Triton alone, naive
+serving and the stream engine's passthrough, all on the embedded stack and the same texts.
+
+Points (each a backlog drained, unless said otherwise):
+  a    the exported model in-process (the served code, `VersionScorer`), batches of 32, all cores
+  t    Triton alone: batches of the worker's request size from 4 concurrent callers
+  b    tagstream end to end with default settings (one worker); also with other settings, two workers
+  c    naive serving: one event, one Triton request, one produce acknowledged, in turn
+  d    tagstream when every event is a cache hit
+  p    a Faust agent that only forwards (the worker's Kafka path without the work)
+  raw  an aiokafka consumer/producer loop that only forwards (the broker's and client's ceiling)
+  e    latency from send to tag event at 25/50/75 % of b's throughput, with an open-loop producer
+Rounds are interleaved and each ratio is taken within a round (these machines drift by +-15 %).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tagstream.clients.producer import OutEvent, produce
+from tagstream.clients.subscriber import read_topic
+from tagstream.core.names import MODEL_NAME
+from tagstream.core.text import model_text
+from tagstream.localstack.process import ManagedProcess
+from tagstream.localstack.stack import LocalStack
+from tagstream.localstack.worker import settings_env
+from tagstream.stream.kafka import bootstrap_servers
+
+Echo = Callable[[str], object]
+
+
+@dataclass
+class Drain:
+    events: int
+    seconds: float
+    events_per_s: float
+    cpu_cores: dict[str, float] = field(default_factory=dict)  # cores each process used while draining
+
+
+@dataclass
+class BenchConfig:
+    events: int = 3000  # per backlog
+    rounds: int = 3
+    latency_seconds: float = 20.0
+    loads: tuple[float, ...] = (0.25, 0.5, 0.75)
+    variants: dict[str, dict[str, object]] = field(
+        default_factory=lambda: {"b_batch128": {"batch_max": 128}, "b_two_workers": {"_workers": 2}}
+    )
+
+
+def machine() -> dict[str, Any]:
+    import psutil
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = None
+    try:
+        gpu = (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "gpu": gpu,
+        "python": platform.python_version(),
+    }
+
+
+def event_stream(texts: Sequence[str], n: int, tag: str) -> list[OutEvent]:
+    """n product updates; the texts carry `tag`, so that each run's content misses the cache."""
+    out = []
+    for i in range(n):
+        pid = f"{tag}-{i}"
+        body = {
+            "event_id": f"{tag}-e{i}",
+            "product_id": pid,
+            "title": f"{texts[i % len(texts)]} {tag}",
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+        out.append(OutEvent(pid.encode(), json.dumps(body).encode()))
+    return out
+
+
+def _cpu(procs: dict[str, Any]) -> dict[str, float]:
+    import psutil
+
+    out = {}
+    for name, p in procs.items():
+        total = 0.0
+        for q in [p, *p.children(recursive=True)]:
+            try:
+                t = q.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        out[name] = total
+    return out
+
+
+class Bench:
+    def __init__(self, stack: LocalStack, version_dir: Path, texts: Sequence[str], echo: Echo = print):
+        self.stack = stack
+        self.version_dir = version_dir
+        self.texts = list(texts)
+        self.echo = echo
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _topics(self, label: str) -> dict[str, str]:
+        run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+        return {"input_topic": f"{run}.in", "output_topic": f"{run}.out", "dlq_topic": f"{run}.dlq", "app_id": run}
+
+    def _processes(self, extra: dict[str, ManagedProcess]) -> dict[str, Any]:
+        import psutil
+
+        procs = {"triton": self.stack.triton, "broker": self.stack.broker, "redis": self.stack.redis, **extra}
+        out: dict[str, Any] = {"bench (producer, reader)": psutil.Process()}
+        for name, p in procs.items():
+            if p.proc is not None:
+                out[name] = psutil.Process(p.proc.pid)
+        return out
+
+    def _send(
+        self, topic: str, events: list[OutEvent], rate: float | None = None, sent_at: dict[str, float] | None = None
+    ) -> None:
+        def timed() -> Iterator[OutEvent]:
+            for e in events:
+                if sent_at is not None:
+                    sent_at[json.loads(e.value or b"{}")["event_id"]] = time.time()
+                yield e
+
+        asyncio.run(produce(self.stack.broker.url, topic, timed(), rate))
+
+    def _await_outputs(self, topic: str, n: int, procs: dict[str, Any], timeout: float = 600) -> Drain:
+        """Read `topic` until n messages arrived; the rate is taken between the first and the last
+        message's timestamps, and CPU over the same span."""
+        first: list[float] = []
+        cpu0: dict[str, float] = {}
+        stamps: list[float] = []
+
+        async def go() -> None:
+            async for r in read_topic(self.stack.broker.url, topic):
+                stamps.append(r.timestamp_ms / 1000)
+                if not first:
+                    first.append(time.monotonic())
+                    cpu0.update(_cpu(procs))
+                if len(stamps) >= n:
+                    return
+
+        asyncio.run(asyncio.wait_for(go(), timeout))
+        cpu1 = _cpu(procs)
+        wall = max(time.monotonic() - first[0], 1e-9)
+        span = max(max(stamps) - min(stamps), 1e-9)
+        return Drain(n, span, (n - 1) / span, {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu1})
+
+    # --- points ----------------------------------------------------------------------------
+    def inprocess(self, batch: int = 32) -> float:
+        from tagstream.trainer.triton_backend.model import VersionScorer
+
+        scorer = VersionScorer(self.version_dir, threads=os.cpu_count())
+        scorer.scores(self.texts[:batch])  # warm-up
+        n, t0 = 0, time.perf_counter()
+        while n < len(self.texts):
+            scorer.scores(self.texts[n : n + batch])
+            n += batch
+        return n / (time.perf_counter() - t0)
+
+    def triton_alone(self, request_items: int = 16, concurrency: int = 4) -> float:
+        from tagstream.stream.triton_client import TritonTagger
+
+        async def go() -> float:
+            async with TritonTagger(self.stack.triton.grpc_url, MODEL_NAME, request_items=request_items) as c:
+                await c.infer(self.texts[:request_items])
+                chunks = [self.texts[i : i + request_items] for i in range(0, len(self.texts), request_items)]
+                queue: asyncio.Queue[list[str]] = asyncio.Queue()
+                for ch in chunks:
+                    queue.put_nowait(ch)
+
+                async def caller() -> None:
+                    while not queue.empty():
+                        await c.infer(queue.get_nowait())
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(caller() for _ in range(concurrency)))
+                return sum(len(ch) for ch in chunks) / (time.perf_counter() - t0)
+
+        return asyncio.run(go())
+
+    def stream(
+        self, label: str, *, cached_from: list[OutEvent] | None = None, workers: int = 1, **settings: object
+    ) -> Drain:
+        """Drain a backlog with tagstream worker(s); `cached_from`: events whose content is cached."""
+        topics = self._topics(label)
+        events = cached_from or event_stream(self.texts, len(self.texts), topics["app_id"])
+        if cached_from is not None:  # the same content under new event ids: every event a cache hit
+            events = [
+                OutEvent(e.key, e.value.replace(b'"event_id": "', f'"event_id": "{label}-'.encode()))
+                for e in cached_from
+                if e.value
+            ]
+        self._send(topics["input_topic"], events)
+        started = [
+            self.stack.start_worker(
+                f"{topics['app_id']}-{i}", wait_assigned=False, batch_wait_s=0.2, **{**topics, **settings}
+            )
+            for i in range(workers)
+        ]
+        try:
+            procs = self._processes({f"worker{i + 1}": w for i, w in enumerate(started)})
+            return self._await_outputs(topics["output_topic"], len(events), procs)
+        finally:
+            for w in started:
+                w.stop()
+            self.stack.workers = [w for w in self.stack.workers if w not in started]
+
+    def forward_faust(self, label: str = "p") -> Drain:
+        topics = self._topics(label)
+        self._send(topics["input_topic"], event_stream(self.texts, len(self.texts), topics["app_id"]))
+        fwd = _ForwardApp(self.stack.workdir, self.stack.worker_settings(**topics))
+        fwd.start()
+        try:
+            return self._await_outputs(topics["output_topic"], len(self.texts), self._processes({"forward": fwd}))
+        finally:
+            fwd.stop()
+
+    def forward_raw(self, label: str = "raw", batch: int = 32) -> float:
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        topics = self._topics(label)
+        n = len(self.texts)
+        self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
+        servers = bootstrap_servers(self.stack.broker.url)
+
+        async def go() -> float:
+            consumer = AIOKafkaConsumer(
+                topics["input_topic"],
+                bootstrap_servers=servers,
+                group_id=topics["app_id"],
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+                fetch_max_wait_ms=100,
+            )
+            producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+            await consumer.start()
+            await producer.start()
+            try:
+                done, t0 = 0, None
+                while done < n:
+                    got = await consumer.getmany(timeout_ms=1000, max_records=batch)
+                    msgs = [m for ms in got.values() for m in ms]
+                    if t0 is None and msgs:
+                        t0 = time.perf_counter()
+                    futures = [await producer.send(topics["output_topic"], key=m.key, value=m.value) for m in msgs]
+                    await asyncio.gather(*futures)
+                    if msgs:
+                        await consumer.commit()
+                    done += len(msgs)
+                return n / (time.perf_counter() - (t0 or time.perf_counter()))
+            finally:
+                await consumer.stop()
+                await producer.stop()
+
+        return asyncio.run(go())
+
+    def naive(self, label: str = "c", limit: int = 600) -> float:
+        """One event, one Triton request, one acknowledged produce, in turn."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        from tagstream.stream.triton_client import TritonTagger
+
+        topics = self._topics(label)
+        n = min(limit, len(self.texts))
+        self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
+        servers = bootstrap_servers(self.stack.broker.url)
+
+        async def go() -> float:
+            consumer = AIOKafkaConsumer(
+                topics["input_topic"],
+                bootstrap_servers=servers,
+                group_id=topics["app_id"],
+                auto_offset_reset="earliest",
+                fetch_max_wait_ms=100,
+            )
+            producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+            await consumer.start()
+            await producer.start()
+            try:
+                async with TritonTagger(self.stack.triton.grpc_url, MODEL_NAME) as tagger:
+                    done, t0 = 0, None
+                    async for m in consumer:
+                        t0 = t0 or time.perf_counter()
+                        ev = json.loads(m.value)
+                        tags, info = await tagger.tag([model_text(ev["title"])])
+                        out = {"product_id": ev["product_id"], "tags": tags[0], "model_version": info.version}
+                        await producer.send_and_wait(topics["output_topic"], key=m.key, value=json.dumps(out).encode())
+                        done += 1
+                        if done >= n:
+                            return n / (time.perf_counter() - (t0 or time.perf_counter()))
+                return 0.0
+            finally:
+                await consumer.stop()
+                await producer.stop()
+
+        return asyncio.run(go())
+
+    def latency(self, rate: float, seconds: float, label: str) -> dict[str, float]:
+        """Open-loop producer at `rate`: latency from send to the tag event (its broker timestamp)."""
+        topics = self._topics(label)
+        worker = self.stack.start_worker(topics["app_id"], **topics)
+        try:
+            n = max(20, int(rate * seconds))
+            events = event_stream(self.texts, n, topics["app_id"])
+            sent_at: dict[str, float] = {}
+            self._send(topics["input_topic"], events, rate=rate, sent_at=sent_at)
+            lat: list[float] = []
+
+            async def go() -> None:
+                async for r in read_topic(self.stack.broker.url, topics["output_topic"]):
+                    if r.value is not None:
+                        lat.append(r.timestamp_ms / 1000 - sent_at[r.value["source_event_id"]])
+                    if len(lat) >= n:
+                        return
+
+            asyncio.run(asyncio.wait_for(go(), 300))
+            lat.sort()
+            infer = worker.metric("tagstream_inference_seconds_sum") / max(
+                worker.metric("tagstream_inference_seconds_count"), 1
+            )
+
+            def pct(q: float) -> float:
+                return round(lat[min(len(lat) - 1, int(q * len(lat)))] * 1000, 1)
+
+            return {
+                "rate": round(rate, 1),
+                "events": n,
+                "p50_ms": pct(0.5),
+                "p95_ms": pct(0.95),
+                "p99_ms": pct(0.99),
+                "mean_batch_inference_ms": round(infer * 1000, 1),
+                "latencies_ms": [round(x * 1000, 1) for x in lat],
+            }
+        finally:
+            worker.stop()
+            self.stack.workers.remove(worker)
+
+
+class _ForwardApp(ManagedProcess):
+    name = "forward"
+    start_timeout = 60.0
+
+    def __init__(self, workdir: Path, settings: dict[str, object]):
+        super().__init__(workdir)
+        self.settings = {k: v for k, v in settings.items() if not k.startswith("_")}
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "tagstream.benchmark_forward"]
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **settings_env(**self.settings)}
+
+    def ready(self) -> bool:
+        return self.running
+
+
+def run_bench(
+    model_dir: Path, texts: Sequence[str], workdir: Path, config: BenchConfig, echo: Echo = print
+) -> dict[str, Any]:
+    """Export the model, start the local stack, measure every point round after round."""
+    from tagstream.trainer.export import export_model
+
+    texts = list(dict.fromkeys(texts))[: config.events]
+    repo = workdir / "repo"
+    _, version_dir = export_model(model_dir, repo)
+    rounds: list[dict[str, Any]] = []
+    with LocalStack(workdir, repo) as stack:
+        bench = Bench(stack, version_dir, texts, echo)
+        for r in range(config.rounds):
+            echo(f"round {r + 1}/{config.rounds}")
+            got: dict[str, Any] = {}
+            got["a"] = bench.inprocess()
+            got["t"] = bench.triton_alone()
+            b = bench.stream(f"b{r}")
+            got["b"] = b.events_per_s
+            got["b_cpu_cores"] = b.cpu_cores
+            for name, settings in config.variants.items():
+                s = dict(settings)
+                got[name] = bench.stream(f"{name}{r}", workers=int(str(s.pop("_workers", 1))), **s).events_per_s
+            got["c"] = bench.naive(f"c{r}")
+            topics_events = event_stream(texts, len(texts), f"b{r}-cached")
+            bench.stream(f"warm{r}", cached_from=topics_events)  # fills the cache with this content
+            got["d"] = bench.stream(f"d{r}", cached_from=topics_events).events_per_s
+            got["p"] = bench.forward_faust(f"p{r}").events_per_s
+            got["raw"] = bench.forward_raw(f"raw{r}")
+            echo("  " + "  ".join(f"{k} {v:.0f}" for k, v in got.items() if isinstance(v, float)))
+            rounds.append(got)
+        latency = [
+            bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
+            for i, load in enumerate(config.loads)
+        ]
+    return summarize(rounds, latency, config)
+
+
+def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any]:
+    points = [k for k, v in rounds[0].items() if isinstance(v, float)]
+    med = {k: round(statistics.median(r[k] for r in rounds), 1) for k in points}
+    ratio_pairs = {
+        "b/a": ("b", "a"),
+        "b/t": ("b", "t"),
+        "b/c": ("b", "c"),
+        "d/p": ("d", "p"),
+        "p/raw": ("p", "raw"),
+        **{f"{v}/b": (v, "b") for v in config.variants},
+    }
+    ratios = {}
+    for name, (x, y) in ratio_pairs.items():
+        per = [r[x] / r[y] for r in rounds]
+        ratios[name] = {"median": round(statistics.median(per), 3), "rounds": [round(v, 3) for v in per]}
+    return {
+        "machine": machine(),
+        "config": asdict(config),
+        "events_per_s": med,
+        "ratios": ratios,
+        "cpu_cores_during_b": rounds[len(rounds) // 2]["b_cpu_cores"],
+        "latency": latency,
+        "rounds": [{k: v for k, v in r.items() if k != "b_cpu_cores"} for r in rounds],
+    }
+
+
+def table(result: dict[str, Any]) -> str:
+    names = {
+        "a": "model in-process, batches of 32",
+        "t": "Triton alone, worker-sized requests, 4 concurrent",
+        "b": "tagstream end to end, defaults",
+        "c": "naive: one event, one request, one produce",
+        "d": "tagstream, every event a cache hit",
+        "p": "Faust agent that only forwards",
+        "raw": "aiokafka loop that only forwards",
+    }
+    lines = ["| point | events/s |", "|---|---|"]
+    for k, v in result["events_per_s"].items():
+        lines.append(f"| {k}: {names.get(k, k.replace('_', ' '))} | {v:,.0f} |")
+    lines += ["", "| ratio (within each round) | median | per round |", "|---|---|---|"]
+    for k, v in result["ratios"].items():
+        lines.append(f"| {k} | {v['median']:.2f} | {', '.join(f'{x:.2f}' for x in v['rounds'])} |")
+    lines += ["", "| load | events/s | p50 | p95 | p99 | mean batch inference |", "|---|---|---|---|---|---|"]
+    for e in result["latency"]:
+        lines.append(
+            f"| {e['rate'] / max(result['events_per_s']['b'], 1e-9):.0%} of b | {e['rate']:.0f} | "
+            f"{e['p50_ms']:.0f} ms | {e['p95_ms']:.0f} ms | {e['p99_ms']:.0f} ms | "
+            f"{e['mean_batch_inference_ms']:.0f} ms |"
+        )
+    return "\n".join(lines)
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    eps = result["events_per_s"]
+    ax1.bar(list(eps), list(eps.values()), color="tab:blue")
+    ax1.set_ylabel("events/s (median of rounds)")
+    ax1.set_title("throughput")
+    ax1.tick_params(axis="x", rotation=45)
+    for e in result["latency"]:
+        lat = e["latencies_ms"]
+        ax2.plot(lat, [i / len(lat) for i in range(len(lat))], label=f"{e['rate']:.0f} ev/s")
+    ax2.set_xlabel("send -> tag event (ms)")
+    ax2.set_ylabel("share of events")
+    ax2.set_title("latency CDF (open-loop load)")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

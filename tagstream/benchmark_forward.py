@@ -1,0 +1,52 @@
+"""A Faust app that only forwards: the worker's Kafka path (same transport, `noack_take` micro-batches,
+publish, wait for acknowledgements, then ack) with no decoding, cache or model. The benchmark runs it
+as the stream engine's own ceiling (point "p").
+
+    TAGSTREAM_BROKER_URL=... TAGSTREAM_INPUT_TOPIC=a TAGSTREAM_OUTPUT_TOPIC=b python -m tagstream.benchmark_forward
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+
+from tagstream.stream.faust_transport import consumer_url
+from tagstream.stream.settings import load_settings
+
+
+def main() -> None:
+    s = load_settings()
+    app = faust.App(
+        f"{s.app_id}-forward",
+        broker=s.broker_url,
+        broker_consumer=consumer_url(s.broker_url),
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=s.heartbeat_s,
+        broker_rebalance_timeout=s.rebalance_timeout_s,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+    )
+    app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    source, sink = app.topic(s.input_topic, **raw), app.topic(s.output_topic, **raw)
+
+    @app.agent(source, concurrency=1)
+    async def forward(stream: Any) -> None:
+        async for events in stream.noack_take(s.batch_max, within=s.batch_wait_s):
+            futures = [await sink.send(key=e.message.key, value=e.message.value) for e in events]
+            await asyncio.gather(*futures)
+            for e in events:
+                await stream.ack(e)
+
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""`tagstream bench` as a smoke test on a tiny stream: every point is measured and reported; no
+thresholds are asserted (benchmarks print numbers, tests do not time them)."""
+
+import json
+
+import pytest
+
+from tests.conftest import tagstream
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
+    out = tmp_path / "bench.json"
+    res = tagstream(
+        "bench",
+        "--model",
+        str(tiny_model),
+        "--events",
+        "100",
+        "--out",
+        str(out),
+        "--workdir",
+        str(tmp_path / "work"),
+        timeout=900,
+    )
+    result = json.loads(out.read_text())
+    assert set(result["events_per_s"]) == {"a", "t", "b", "c", "d", "p", "raw"}
+    assert all(v > 0 for v in result["events_per_s"].values())
+    assert {"b/a", "b/t", "d/p", "p/raw"} <= set(result["ratios"])
+    assert result["latency"][0]["events"] >= 20 and result["machine"]["cores"] >= 1
+    assert out.with_suffix(".png").is_file() and "| b: tagstream end to end" in res.stdout
