@@ -219,7 +219,9 @@ class BatchProcessor:
         for batch_hashes, batch in batches:
             info = batch.model
             stats.model_version = info.version
-            for h, tags in zip(batch_hashes, decode_tags(batch.scores, list(info.tags), info.thresholds), strict=True):
+            for h, tags in zip(
+                batch_hashes, decode_tags(batch.scores, list(info.tags), info.thresholds, info.hierarchy), strict=True
+            ):
                 scored[h] = Scored(tags, info.version, False)
                 new_entries[cache_key(self.model_name, info.version, h)] = tags
         stats.inferred += len(new_entries)

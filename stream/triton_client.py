@@ -24,9 +24,11 @@ from tritonclient.grpc._client import MAX_GRPC_MESSAGE_SIZE
 from tritonclient.utils import InferenceServerException
 
 from tagstream.core.artifact import decode_tags
+from tagstream.core.hierarchy import TagHierarchy
 from tagstream.core.names import (
     MODEL_NAME,
     SCORES_OUTPUT,
+    TAG_HIERARCHY_OUTPUT,
     TAG_NAMES_OUTPUT,
     TAG_THRESHOLDS_OUTPUT,
     TEXT_INPUT,
@@ -72,6 +74,7 @@ class ModelInfo:
     version: str
     tags: tuple[str, ...]
     thresholds: np.ndarray
+    hierarchy: TagHierarchy | None = None  # the tag tree the version decodes with
 
 
 @dataclass(frozen=True)
@@ -216,17 +219,26 @@ class TritonTagger:
         return await self._call(go)
 
     async def model_info(self, version: str) -> ModelInfo:
-        """Tag names and thresholds of one model version (cached)."""
+        """Tag names, thresholds and tag tree of one model version (cached)."""
         if version in self._info:
             return self._info[version]
         async with self._info_lock:
             if version not in self._info:
-                res = await self._infer_raw([""], [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT], version=version)
+                wanted = [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT, TAG_HIERARCHY_OUTPUT]
+                try:
+                    res = await self._infer_raw([""], wanted, version=version)
+                except (BadInput, ServerError):  # a version exported before models carried their tag tree
+                    res = await self._infer_raw([""], wanted[:2], version=version)
                 names = tuple(
                     x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in res.as_numpy(TAG_NAMES_OUTPUT)[0]
                 )
                 thresholds = res.as_numpy(TAG_THRESHOLDS_OUTPUT)[0].astype(np.float32)
-                self._info[version] = ModelInfo(self.model_name, version, names, thresholds)
+                tree = res.as_numpy(TAG_HIERARCHY_OUTPUT)
+                hierarchy = None
+                if tree is not None:
+                    raw = tree.reshape(-1)[0]
+                    hierarchy = TagHierarchy.from_json(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+                self._info[version] = ModelInfo(self.model_name, version, names, thresholds, hierarchy)
         return self._info[version]
 
     async def infer(self, texts: Sequence[str | bytes]) -> ScoredBatch:
@@ -256,4 +268,5 @@ class TritonTagger:
     async def tag(self, texts: Sequence[str]) -> tuple[list[list[tuple[str, float]]], ModelInfo]:
         """Tags above each tag's threshold, highest score first, and the model that answered."""
         batch = await self.infer(texts)
-        return decode_tags(batch.scores, list(batch.model.tags), batch.model.thresholds), batch.model
+        info = batch.model
+        return decode_tags(batch.scores, list(info.tags), info.thresholds, info.hierarchy), info

@@ -56,8 +56,15 @@ class BenchConfig:
     rounds: int = 3
     latency_seconds: float = 20.0
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)
+    # other settings of b, measured side by side to choose the defaults ("_workers": worker processes)
     variants: dict[str, dict[str, object]] = field(
-        default_factory=lambda: {"b_batch128": {"batch_max": 128}, "b_two_workers": {"_workers": 2}}
+        default_factory=lambda: {
+            "b_in_flight_1": {"batches_in_flight": 1},
+            "b_in_flight_3": {"batches_in_flight": 3},
+            "b_request_32": {"triton_request_items": 32},
+            "b_batch_64_request_32": {"batch_max": 64, "triton_request_items": 32},
+            "b_two_workers": {"_workers": 2},
+        }
     )
 
 
@@ -403,6 +410,7 @@ def run_bench(
             got: dict[str, Any] = {}
             got["a"] = bench.inprocess()
             got["t"] = bench.triton_alone()
+            got["t_request_32"] = bench.triton_alone(request_items=32)
             b = bench.stream(f"b{r}")
             got["b"] = b.events_per_s
             got["b_cpu_cores"] = b.cpu_cores

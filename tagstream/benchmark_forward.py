@@ -13,6 +13,7 @@ from typing import Any
 import faust
 
 from tagstream.stream.faust_transport import consumer_url
+from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
 
 
@@ -45,7 +46,9 @@ def main() -> None:
             for e in events:
                 await stream.ack(e)
 
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    faust.Worker(
+        app, loglevel="WARNING", logging_config=logging_config("WARNING", True), quiet=True
+    ).execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -120,10 +120,18 @@ class TaggerModel(nn.Module):
     @classmethod
     def load(cls, directory: Path) -> tuple[TaggerModel, PreTrainedTokenizerBase]:
         directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        raw = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        if raw.get("runtime", "torch") != "torch":
+            raise ArtifactError(
+                f"{directory} holds no torch weights (an {raw['runtime']} export): use a model directory or a "
+                "version exported with --backend torch"
+            )
         for name in (ENCODER_DIR, HEAD_FILE, CONFIG_FILE):
             if not (directory / name).exists():
                 raise ArtifactError(f"{directory / name} is missing: is {directory} a tagstream model directory?")
-        config = TaggerConfig(**json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8")))
+        # a served version's tagger.json also says how it was exported (runtime, quantize, ...)
+        config = TaggerConfig(**{k: v for k, v in raw.items() if k in TaggerConfig.__dataclass_fields__})
         encoder = AutoModel.from_pretrained(directory / ENCODER_DIR)
         model = cls(encoder, config)
         head = load_file(str(directory / HEAD_FILE))

@@ -55,6 +55,13 @@ class TrainOptions(BaseModel):
         description="tags that form a tree (category:A>B): auto = the decoding (none, prune or complete) with the "
         "best validation micro-F1",
     )
+    init_from: str | None = Field(
+        None,
+        description="continue from a model directory or a served version (triton_repo/<model>/N, torch backend): "
+        "its weights and tags; new tags are appended",
+    )
+    replay: str | None = Field(None, description="with --init-from: old training data (JSON lines) to replay")
+    replay_ratio: float = Field(0.5, ge=0, description="replayed old items per new train item")
     seed: int = Field(13, description="random seed (runs are repeatable)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +36,10 @@ def _report_bad_rows(ds: Dataset, echo: Callable[[str], object]) -> None:
             echo(f"  ... and {len(ds.bad_rows) - 10} more")
 
 
+#: `auto` keeps predictions inconsistent with the tag tree only if that is this much better (micro-F1).
+CONSISTENCY_TOLERANCE = 0.005
+
+
 def fit_hierarchy(
     tag_lists: list[list[str]],
     tags: list[str],
@@ -41,18 +47,19 @@ def fit_hierarchy(
     val_probs: np.ndarray,
     thresholds: Thresholds,
     setting: str,
-) -> tuple[TagHierarchy, dict[str, object]]:
-    """The tag tree of the train tags, decoded the way `setting` says; `auto` picks the decoding with
-    the best validation micro-F1 (ties go to the simpler one: none, then prune)."""
+) -> tuple[TagHierarchy, dict[str, Any]]:
+    """The tag tree of the train tags, decoded the way `setting` says. `auto`: the consistent decoding
+    (prune or complete) with the better validation micro+macro-F1, unless leaving predictions
+    inconsistent (none) is better by more than `CONSISTENCY_TOLERANCE` micro-F1."""
     hierarchy = TagHierarchy.learn(tag_lists, tags)
-    report = hierarchy_report(y_val, val_probs, thresholds, tags, hierarchy)
+    report: dict[str, Any] = hierarchy_report(y_val, val_probs, thresholds, tags, hierarchy)
+    best = setting
     if setting == "auto":
-        best = max(
-            ("none", "prune", "complete"),
-            key=lambda m: (report[m]["micro_f1"], -("none", "prune", "complete").index(m)),
-        )  # type: ignore[index]
-    else:
-        best = setting
+        best = max(("prune", "complete"), key=lambda m: report[m]["micro_f1"] + report[m]["macro_f1"])
+        if not hierarchy.parent and not hierarchy.exclusive_groups:
+            best = "none"  # no tree in these tags
+        elif report["none"]["micro_f1"] > report[best]["micro_f1"] + CONSISTENCY_TOLERANCE:
+            best = "none"
     hierarchy = hierarchy.with_mode(best)  # type: ignore[arg-type]
     report["mode"] = best
     return hierarchy, report
@@ -78,8 +85,21 @@ def run_training(
     if few_shot:
         items = few_shot_subset(items, few_shot, opts.seed)
         echo(f"few-shot: kept {len(items)} of {len(train.items)} train items (<= ~{few_shot} per tag)")
+    if opts.init_from and opts.replay:
+        old_items = load_dataset(opts.replay, strict=opts.strict).items
+        k = min(len(old_items), round(opts.replay_ratio * len(items)))
+        replayed = random.Random(opts.seed).sample(old_items, k)
+        echo(f"replay: {k} items of {opts.replay} mixed with {len(items)} new ones")
+        items = [*items, *replayed]
     tag_lists = [list(it.tags) for it in items]
     vocab = TagVocabulary.build(tag_lists, min_tag_count)
+    if opts.init_from:  # the model's tags first, in its order; new ones appended
+        old = TagVocabulary.load(Path(opts.init_from))
+        new = [t for t in vocab.tags if t not in set(old.tags)]
+        support = {**old.support, **{t: vocab.support[t] for t in new}}
+        dropped = {t: c for t, c in vocab.dropped.items() if t not in set(old.tags)}
+        vocab = TagVocabulary(tags=[*old.tags, *new], support=support, min_tag_count=min_tag_count, dropped=dropped)
+        echo(f"continuing from {opts.init_from}: {len(old.tags)} tags kept, {len(new)} new")
     if len(vocab) == 0:
         raise DataError(f"{train_path}: no tag has at least {min_tag_count} train items (lower --min-tag-count)")
     echo(f"tags: {len(vocab)} kept (>= {min_tag_count} train items), {len(vocab.dropped)} below the minimum")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tagstream.core.names import (
     MODEL_NAME,
     SCORES_OUTPUT,
+    TAG_HIERARCHY_OUTPUT,
     TAG_NAMES_OUTPUT,
     TAG_THRESHOLDS_OUTPUT,
     TEXT_INPUT,
@@ -66,7 +67,8 @@ input [
 output [
   {{ name: "{SCORES_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }},
   {{ name: "{TAG_NAMES_OUTPUT}" data_type: TYPE_STRING dims: [ -1 ] }},
-  {{ name: "{TAG_THRESHOLDS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }}
+  {{ name: "{TAG_THRESHOLDS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }},
+  {{ name: "{TAG_HIERARCHY_OUTPUT}" data_type: TYPE_STRING dims: [ 1 ] }}
 ]
 
 dynamic_batching {{

@@ -15,7 +15,8 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from tagstream.core.artifact import TagVocabulary, Thresholds
+from tagstream.core.errors import ArtifactError
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
 from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
@@ -127,6 +129,28 @@ def _merge_lora(model: TaggerModel) -> None:
         model.encoder = model.encoder.merge_and_unload()
 
 
+def continue_from(
+    directory: Path, vocab: TagVocabulary, prior_logit: torch.Tensor, opts: TrainOptions
+) -> tuple[TaggerModel, object]:
+    """A trained model (its encoder and head) to continue from: the head keeps the rows of the tags it
+    had, and gets new rows (bias at the tag's prior) for the tags `vocab` appends."""
+    model, tokenizer = TaggerModel.load(directory)
+    old = TagVocabulary.load(directory).tags
+    if vocab.tags[: len(old)] != old:
+        raise ArtifactError(f"{directory}: the vocabulary must start with the model's {len(old)} tags")
+    head = nn.Linear(model.head.in_features, len(vocab))
+    with torch.no_grad():
+        head.weight.mul_(0.1)
+        head.bias.copy_(prior_logit)
+        head.weight[: len(old)] = model.head.weight
+        head.bias[: len(old)] = model.head.bias
+    model.head = head
+    model.config = replace(model.config, n_tags=len(vocab), max_length=opts.max_length, dropout=opts.dropout)
+    model.dropout.p = opts.dropout
+    model.cpu()
+    return model, tokenizer
+
+
 def train_model(
     train_texts: list[str] | Callable[[random.Random], list[str]],
     y_train: np.ndarray,
@@ -140,13 +164,18 @@ def train_model(
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    base = resolve_base_model(opts.base_model)
-    tokenizer = load_tokenizer(base)
-    model = TaggerModel.from_base(base, len(vocab), opts.max_length, opts.dropout)
     # Start the head at each tag's prior, so that rare tags begin near their base rate.
     prior = y_train.mean(0).clip(1e-4, 1 - 1e-4)
-    with torch.no_grad():
-        model.head.bias.copy_(torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32))
+    prior_logit = torch.tensor(np.log(prior / (1 - prior)), dtype=torch.float32)
+    if opts.init_from:
+        model, tokenizer = continue_from(Path(opts.init_from), vocab, prior_logit, opts)
+        base = model.config.base_model
+    else:
+        base = resolve_base_model(opts.base_model)
+        tokenizer = load_tokenizer(base)
+        model = TaggerModel.from_base(base, len(vocab), opts.max_length, opts.dropout)
+        with torch.no_grad():
+            model.head.bias.copy_(prior_logit)
     model.freeze_layers(opts.freeze_layers if opts.freeze_layers == "all" else int(opts.freeze_layers))
     if opts.lora:
         _apply_lora(model, opts.lora_r)

@@ -97,3 +97,50 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"{ident}: {text[:80]}")
                 for t, s in tags:
                     typer.echo(f"    {s:.3f}  {t}")
+
+    @app.command()
+    def explain(
+        model: Path = typer.Option(..., "--model", help="artefact directory from `tagstream train`"),
+        text: str = typer.Argument(..., help="a product text (title, brand, attributes, description)"),
+        html_out: Path | None = typer.Option(None, "--html", help="also write an HTML page here"),
+        top: int = typer.Option(5, "--top", min=1, help="words shown per tag in the terminal"),
+    ) -> None:
+        """Which words made each tag: word occlusion (the score a tag loses without each word)."""
+        from tagstream.trainer.explain import explain as run
+        from tagstream.trainer.explain import render_html, render_text
+        from tagstream.trainer.predict import Tagger
+
+        e = run(Tagger(model), text)
+        typer.echo(render_text(e, top))
+        if html_out:
+            html_out.write_text(render_html(e), encoding="utf-8")
+            typer.echo(f"wrote {html_out}")
+
+    @app.command("add-tag")
+    def add_tag_cmd(
+        model: Path = typer.Option(..., "--model", help="artefact directory from `tagstream train`"),
+        tag: str = typer.Option(..., "--tag", help="the new tag's name"),
+        examples: Path = typer.Option(..., "--examples", help="JSON lines: a few products that have the tag"),
+        negatives: Path = typer.Option(
+            ...,
+            "--negatives",
+            help="JSON lines of products (e.g. the train split); those without the tag are the negatives",
+        ),
+        out: Path | None = typer.Option(None, "--out", help="model directory to write (default: replace --model)"),
+        repo: Path | None = typer.Option(None, "--repo", help="also export the result as the next model version here"),
+    ) -> None:
+        """Add a tag from a few examples without retraining: one more head row and its threshold."""
+        from tagstream.trainer.add_tag import add_tag
+
+        added = add_tag(
+            model, tag, _existing_file(examples, "--examples"), _existing_file(negatives, "--negatives"), out or model
+        )
+        typer.echo(
+            f"added {added.tag!r} from {added.positives} examples and {added.negatives} negatives: threshold "
+            f"{added.threshold:.3f} (cross-validated F1 {added.cv_f1:.3f}); wrote {out or model}"
+        )
+        if repo:
+            from tagstream.trainer.export import export_model
+
+            version, path = export_model(out or model, repo)
+            typer.echo(f"exported as version {version}: {path}")

@@ -17,3 +17,5 @@ SCORES_OUTPUT: Final = "SCORES"
 TAG_NAMES_OUTPUT: Final = "TAG_NAMES"
 #: Output: each tag's decision threshold, FP32 [batch, n_tags]; asked once per version.
 TAG_THRESHOLDS_OUTPUT: Final = "TAG_THRESHOLDS"
+#: Output: the tag tree and its decoding (hierarchy.json, or empty), BYTES [batch, 1]; asked once per version.
+TAG_HIERARCHY_OUTPUT: Final = "TAG_HIERARCHY"

@@ -32,7 +32,11 @@ def system(tiny_model, tmp_path_factory):
     repo = work / "repo"
     export_model(tiny_model, repo)
     stack = LocalStack(work, repo).start()
-    worker = stack.start_worker("worker1", **WORKER)
+    try:
+        worker = stack.start_worker("worker1", **WORKER)
+    except BaseException:
+        stack.stop()
+        raise
     sysinfo = {
         "stack": stack,
         "broker": stack.broker,

@@ -63,6 +63,7 @@ def test_artefacts_are_complete(trained):
         "tagger.json",
         "labels.json",
         "thresholds.json",
+        "hierarchy.json",
         "metrics.json",
         "training_curve.png",
         "README.md",
@@ -73,6 +74,8 @@ def test_artefacts_are_complete(trained):
         assert (trained / name).is_file(), name
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["history"][0]["epoch"] == 1 and metrics["n_train"] == 400
+    tree = metrics["validation"]["hierarchy"]
+    assert tree["mode"] in ("prune", "complete") and tree[tree["mode"]]["inconsistent_items"] == 0.0
     assert "Hyperparameters" in (trained / "README.md").read_text()
 
 
@@ -183,3 +186,125 @@ def test_freeze_all_keeps_encoder_and_lora_merges_into_it(small_split, tmp_path,
     else:
         assert any("attention" in k and ("query" in k or "value" in k) for k in changed)
         assert not any("intermediate" in k for k in changed)  # LoRA only touched the attention projections
+
+
+def test_explain_shows_the_words_behind_each_tag(trained, tmp_path):
+    page = tmp_path / "explain.html"
+    out = tagstream(
+        "explain", "--model", str(trained), "Roadster Men Navy Blue Checked Casual Shirt", "--html", str(page)
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Roadster Men Navy Blue Checked Casual Shirt"
+    tag_lines = [line for line in lines[1:] if line.startswith("  ") and ":" in line]
+    assert tag_lines, out.stdout
+    html_text = page.read_text()
+    assert html_text.count("<tr>") == len(tag_lines) + 1 and "<span title=" in html_text
+
+
+def test_add_tag_from_a_few_examples_keeps_every_other_tag(trained, small_split, tmp_path):
+    from tagstream.trainer.predict import Tagger
+
+    rows = [json.loads(r) for r in small_split["train"].read_text().splitlines()]
+    chosen = [r for r in rows if "colour:Black" in r["tags"]][:8]
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text("".join(json.dumps(dict(r, tags=["new:Dark"])) + "\n" for r in chosen))
+    negatives = tmp_path / "negatives.jsonl"  # items that are not black: the new tag's negatives
+    negatives.write_text("".join(json.dumps(dict(r, tags=[])) + "\n" for r in rows if "colour:Black" not in r["tags"]))
+    out = tmp_path / "model-plus"
+    res = tagstream(
+        "add-tag",
+        "--model",
+        str(trained),
+        "--tag",
+        "new:Dark",
+        "--examples",
+        str(examples),
+        "--negatives",
+        str(negatives),
+        "--out",
+        str(out),
+        "--repo",
+        str(tmp_path / "repo"),
+    )
+    assert "added 'new:Dark' from 8 examples" in res.stdout and "exported as version 1" in res.stdout
+    before, after = Tagger(trained), Tagger(out)
+    assert after.vocab.tags == [*before.vocab.tags, "new:Dark"] and "new:Dark" in after.thresholds.per_tag
+    texts = [json.loads(r)["title"] for r in small_split["test"].read_text().splitlines()[:50]]
+    old, new = before.scores(texts), after.scores(texts)
+    np.testing.assert_allclose(new[:, :-1], old, atol=1e-6)  # every other tag: the same scores
+    black = [t for t in texts if "Black" in t]
+    other = [t for t in texts if "Black" not in t and "black" not in t]
+    j = after.vocab.tags.index("new:Dark")
+    assert after.scores(black)[:, j].mean() > after.scores(other)[:, j].mean()
+    again = tagstream(
+        "add-tag",
+        "--model",
+        str(out),
+        "--tag",
+        "new:Dark",
+        "--examples",
+        str(examples),
+        "--negatives",
+        str(negatives),
+        check=False,
+    )
+    assert again.returncode == 2 and "already" in again.stderr
+
+
+def test_refresh_a_served_version_keeps_its_tags_and_appends_new_ones(trained, small_split, tmp_path):
+    """--init-from a served version (torch export), with replay of old data: the old vocabulary stays,
+    in order, new tags come after it, and the refreshed model still tags what it knew."""
+    from tagstream.core.artifact import TagVocabulary
+    from tagstream.trainer.export import export_model
+
+    _, version = export_model(trained, tmp_path / "repo")
+    new_rows = [json.loads(r) for r in (EXAMPLES / "catalogue.train.jsonl").read_text().splitlines() if '"fk-' in r][
+        :200
+    ]
+    new = tmp_path / "new.jsonl"
+    new.write_text("".join(json.dumps(r) + "\n" for r in new_rows))
+    out = tmp_path / "refreshed"
+    res = tagstream(
+        "train",
+        "--train",
+        str(new),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--init-from",
+        str(version),
+        "--replay",
+        str(small_split["train"]),
+        "--replay-ratio",
+        "0.5",
+        "--min-tag-count",
+        "2",
+        "--no-references",
+    )
+    old, refreshed = TagVocabulary.load(trained).tags, TagVocabulary.load(out).tags
+    assert refreshed[: len(old)] == old and len(refreshed) > len(old)
+    assert f"{len(old)} tags kept" in res.stdout and "replay: 100 items" in res.stdout
+    scores = json.loads(
+        tagstream(
+            "evaluate", "--model", str(out), "--data", str(small_split["test"]), "--json", "--no-references"
+        ).stdout
+    )
+    assert scores["micro_f1"] > 0.3
+    onnx = export_model(trained, tmp_path / "onnx-repo", backend="onnx")[1]
+    bad = tagstream(
+        "train",
+        "--train",
+        str(new),
+        "--val",
+        str(small_split["val"]),
+        "--out",
+        str(tmp_path / "x"),
+        "--init-from",
+        str(onnx),
+        "--no-references",
+        check=False,
+    )
+    assert bad.returncode == 2 and "holds no torch weights (an onnx export)" in bad.stderr

@@ -39,6 +39,7 @@ TEXT_INPUT = "TEXT"
 SCORES_OUTPUT = "SCORES"
 TAG_NAMES_OUTPUT = "TAG_NAMES"
 TAG_THRESHOLDS_OUTPUT = "TAG_THRESHOLDS"
+TAG_HIERARCHY_OUTPUT = "TAG_HIERARCHY"
 
 
 class VersionError(Exception):
@@ -60,6 +61,8 @@ class VersionScorer:
         thr = json.loads((version_dir / "thresholds.json").read_text(encoding="utf-8"))
         self.thresholds = np.array([thr.get("per_tag", {}).get(t, thr["global"]) for t in self.tags], dtype=np.float32)
         self.max_length = int(cfg["max_length"])
+        hierarchy = version_dir / "hierarchy.json"  # the tag tree and its decoding, for the clients
+        self.hierarchy_json = hierarchy.read_text(encoding="utf-8") if hierarchy.is_file() else ""
         # Characters kept before tokenising: generous for max_length tokens, and bounds the work a
         # huge input can cause.
         self.max_chars = self.max_length * 32
@@ -156,6 +159,7 @@ class TritonPythonModel:
         self.tags = self.scorer.tags
         self.thresholds = self.scorer.thresholds
         self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
+        self._hierarchy = np.array([self.scorer.hierarchy_json.encode("utf-8")], dtype=np.object_)
         # torch + transformers leave millions of long-lived objects; without this, each full GC
         # pass walks them all and stalls a request for ~0.5 s every second or so under load.
         gc.collect()
@@ -202,6 +206,8 @@ class TritonPythonModel:
                 outputs.append(pb_utils.Tensor(TAG_NAMES_OUTPUT, np.tile(self._tag_names, (n, 1))))
             if TAG_THRESHOLDS_OUTPUT in wanted:
                 outputs.append(pb_utils.Tensor(TAG_THRESHOLDS_OUTPUT, np.tile(self.thresholds, (n, 1))))
+            if TAG_HIERARCHY_OUTPUT in wanted:
+                outputs.append(pb_utils.Tensor(TAG_HIERARCHY_OUTPUT, np.tile(self._hierarchy, (n, 1))))
             responses[r] = pb_utils.InferenceResponse(output_tensors=outputs)
             start += n
         return responses
