@@ -187,7 +187,9 @@ class TaggerWorker:
             **s.triton_tls_kwargs(),
         )
         cache = TagCache(s.redis_url.get_secret_value(), s.cache_ttl_s, s.redis_timeout_s, **s.redis_tls_kwargs())
-        processor = BatchProcessor(tagger=tagger, cache=cache, model_name=s.model_name, limits=s)
+        processor = BatchProcessor(
+            tagger=tagger, cache=cache, model_name=s.model_name, limits=s, explain_top_words=s.explain_top_words
+        )
         publisher = Publisher(
             self._send,
             output_topic=s.output_topic,

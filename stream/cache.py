@@ -17,6 +17,13 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 TagList = list[tuple[str, float]]
+Why = dict[str, list[tuple[str, float]]]  # tag -> its top words and their weights
+
+
+@dataclass(frozen=True, slots=True)
+class CachedResult:
+    tags: TagList
+    why: Why | None = None
 
 
 def cache_key(model_name: str, model_version: str, content_hash: str) -> str:
@@ -27,17 +34,21 @@ def cache_key(model_name: str, model_version: str, content_hash: str) -> str:
 class Lookup:
     """Per key, the cached tags or None (a miss, a corrupt entry); `failed` when Redis was away."""
 
-    values: list[TagList | None]
+    values: list[CachedResult | None]
     failed: bool = False
 
 
-def _parse(raw: bytes | None) -> TagList | None:
+def _parse(raw: bytes | None) -> CachedResult | None:
     if raw is None:
         return None
     try:
         obj = json.loads(raw)
-        return [(str(t), float(s)) for t, s in obj["tags"]]
-    except (ValueError, KeyError, TypeError):
+        why = obj.get("why")
+        return CachedResult(
+            [(str(t), float(s)) for t, s in obj["tags"]],
+            None if why is None else {str(t): [(str(w), float(x)) for w, x in ws] for t, ws in why.items()},
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -69,14 +80,17 @@ class TagCache:
             return Lookup([None] * len(keys), failed=True)
         return Lookup([_parse(v.encode() if isinstance(v, str) else v) for v in raw])
 
-    async def set_many(self, items: Mapping[str, TagList]) -> bool:
+    async def set_many(self, items: Mapping[str, CachedResult]) -> bool:
         """Pipelined SET with TTL; False (logged) when Redis was away."""
         if not items:
             return True
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                for key, tags in items.items():
-                    pipe.set(key, json.dumps({"tags": tags}, separators=(",", ":")), ex=self.ttl_s)
+                for key, result in items.items():
+                    value: dict[str, object] = {"tags": result.tags}
+                    if result.why is not None:
+                        value["why"] = result.why
+                    pipe.set(key, json.dumps(value, separators=(",", ":")), ex=self.ttl_s)
                 await pipe.execute()
         except (RedisError, OSError) as e:
             log.warning("redis SET of %d keys failed: %s", len(items), e)

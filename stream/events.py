@@ -114,6 +114,13 @@ class TagScore(BaseModel):
     score: float = Field(description="the model's score, at or above the tag's threshold")
 
 
+class WordWeight(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    word: str = Field(description="a word of the model text")
+    weight: float = Field(description="how much the tag's score drops without this word")
+
+
 class TagEvent(BaseModel):
     """`product-tags` value, keyed by product_id. Idempotent: a replay carries the same product,
     model version and source event id. `superseded_event_ids` lists the events for this product
@@ -132,6 +139,9 @@ class TagEvent(BaseModel):
     model_version: str = Field(description="the model version that tagged it")
     content_hash: str = Field(description="hash of the text the model read (the cache key's content part)")
     cached: bool = Field(description="served from the cache, without inference")
+    explanations: dict[str, list[WordWeight]] | None = Field(
+        None, description="per tag, the words it rests on (only with TAGSTREAM_EXPLAIN_TOP_WORDS)"
+    )
     tagged_at: datetime = Field(default_factory=utcnow, description="when the worker made this event")
 
 

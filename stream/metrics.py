@@ -96,7 +96,7 @@ class WorkerMetrics:
             self.cache_errors.labels(op).inc(n)
         if stats.inference_requests:
             self.inference_requests.inc(stats.inference_requests)
-            self.inference_items.inc(stats.inferred)
+            self.inference_items.inc(stats.texts_sent)
             self.inference_seconds.observe(stats.inference_seconds)
         for error, n in stats.inference_failures.items():
             self.inference_failures.labels(error).inc(n)

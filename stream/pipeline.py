@@ -23,13 +23,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 from pydantic import ValidationError
 
 from tagstream.core.artifact import decode_tags
+from tagstream.core.explain import occluded_texts, top_words, words_of
 from tagstream.core.text import content_hash
-from tagstream.stream.cache import Lookup, TagList, cache_key
+from tagstream.stream.cache import CachedResult, Lookup, TagList, Why, cache_key
 from tagstream.stream.errors import BadInput, ServerError
-from tagstream.stream.events import EventLimits, ProductUpdate, TagEvent, TagScore
+from tagstream.stream.events import EventLimits, ProductUpdate, TagEvent, TagScore, WordWeight
 from tagstream.stream.records import Record
 from tagstream.stream.results import BatchOutcome, BatchStats, Deleted, Rejected, Result, Tagged
 from tagstream.stream.triton_client import ScoredBatch
@@ -46,7 +48,7 @@ class Tagger(Protocol):
 class Cache(Protocol):
     async def get_many(self, keys: Sequence[str]) -> Lookup: ...
 
-    async def set_many(self, items: Mapping[str, TagList]) -> bool: ...
+    async def set_many(self, items: Mapping[str, CachedResult]) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class Scored:
     tags: TagList
     version: str
     cached: bool
+    why: Why | None = None
 
 
 def _validation_reason(e: ValidationError) -> str:
@@ -100,11 +103,14 @@ def latest_per_product(candidates: Sequence[Candidate]) -> list[Winner]:
 
 
 class BatchProcessor:
-    def __init__(self, *, tagger: Tagger, cache: Cache, model_name: str, limits: EventLimits):
+    def __init__(
+        self, *, tagger: Tagger, cache: Cache, model_name: str, limits: EventLimits, explain_top_words: int = 0
+    ):
         self.tagger = tagger
         self.cache = cache
         self.model_name = model_name
         self.limits = limits
+        self.explain_top_words = explain_top_words
 
     async def process(self, records: Sequence[Record]) -> BatchOutcome:
         out = BatchOutcome(stats=BatchStats(events=len(records)))
@@ -174,7 +180,9 @@ class BatchProcessor:
         if lookup.failed:
             stats.cache_errors["get"] += 1
         found = {
-            h: Scored(tags, version, True) for h, tags in zip(hashes, lookup.values, strict=True) if tags is not None
+            h: Scored(r.tags, version, True, r.why)
+            for h, r in zip(hashes, lookup.values, strict=True)
+            if r is not None and (r.why is not None or not self.explain_top_words)  # explained ones when asked
         }
         stats.cache_hits = sum(1 for w in upserts if w.candidate.content_hash in found)
         stats.cache_misses = len(upserts) - stats.cache_hits
@@ -193,11 +201,13 @@ class BatchProcessor:
         if not misses:
             return {}
         hashes = list(misses)
+        # what each text sends to the model: the text, and with explanations once more per word left out
+        units = {h: [t, *occluded_texts(t)] if self.explain_top_words else [t] for h, t in misses.items()}
         failed: dict[str, str] = {}
         t0 = time.perf_counter()
         try:
             batches: list[tuple[list[str], ScoredBatch]] = [
-                (hashes, await self._infer([misses[h] for h in hashes], stats))
+                (hashes, await self._infer([x for h in hashes for x in units[h]], stats))
             ]
         except (BadInput, ServerError) as e:
             stats.inference_failures[type(e).__name__] += 1
@@ -210,20 +220,21 @@ class BatchProcessor:
             batches = []
             for h in hashes:
                 try:
-                    batches.append(([h], await self._infer([misses[h]], stats)))
+                    batches.append(([h], await self._infer(units[h], stats)))
                 except (BadInput, ServerError) as item_error:
                     stats.inference_failures[type(item_error).__name__] += 1
                     failed[h] = f"{type(item_error).__name__}: {item_error}"
         stats.inference_seconds += time.perf_counter() - t0
-        new_entries: dict[str, TagList] = {}
+        new_entries: dict[str, CachedResult] = {}
         for batch_hashes, batch in batches:
             info = batch.model
             stats.model_version = info.version
-            for h, tags in zip(
-                batch_hashes, decode_tags(batch.scores, list(info.tags), info.thresholds, info.hierarchy), strict=True
-            ):
-                scored[h] = Scored(tags, info.version, False)
-                new_entries[cache_key(self.model_name, info.version, h)] = tags
+            starts = np.cumsum([0] + [len(units[h]) for h in batch_hashes])[:-1]
+            decoded = decode_tags(batch.scores[starts], list(info.tags), info.thresholds, info.hierarchy)
+            for h, start, tags in zip(batch_hashes, starts, decoded, strict=True):
+                why = self._why(batch, int(start), len(units[h]), misses[h], tags) if self.explain_top_words else None
+                scored[h] = Scored(tags, info.version, False, why)
+                new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(tags, why)
         stats.inferred += len(new_entries)
         if not await self.cache.set_many(new_entries):
             stats.cache_errors["set"] += 1
@@ -231,7 +242,20 @@ class BatchProcessor:
 
     async def _infer(self, texts: list[str], stats: BatchStats) -> ScoredBatch:
         stats.inference_requests += 1
+        stats.texts_sent += len(texts)
         return await self.tagger.infer(texts)
+
+    def _why(self, batch: ScoredBatch, start: int, n: int, text: str, tags: TagList) -> Why:
+        """Each tag's top words, from the text's scores and those of its occluded copies."""
+        index = {t: j for j, t in enumerate(batch.model.tags)}
+        tops = top_words(
+            batch.scores[start],
+            batch.scores[start + 1 : start + n],
+            words_of(text),
+            [index[t] for t, _ in tags],
+            self.explain_top_words,
+        )
+        return {batch.model.tags[j]: words for j, words in tops.items()}
 
     # 5 ---------------------------------------------------------------------------------------
     def build_results(
@@ -256,6 +280,9 @@ class BatchProcessor:
                     model_version=s.version,
                     content_hash=c.content_hash,
                     cached=s.cached,
+                    explanations=None
+                    if s.why is None
+                    else {t: [WordWeight(word=w, weight=x) for w, x in words] for t, words in s.why.items()},
                 )
                 results.append(Tagged(c.record, tag_event))
         return results

@@ -52,6 +52,7 @@ class BatchStats:
     cache_errors: Counter[str] = field(default_factory=Counter)  # by operation: get | set
     inference_requests: int = 0
     inferred: int = 0  # unique texts scored by the model
+    texts_sent: int = 0  # texts sent to the model (more than `inferred` with explanations)
     inference_seconds: float = 0.0
     inference_failures: Counter[str] = field(default_factory=Counter)  # by error class
     model_version: str | None = None

@@ -48,6 +48,13 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=1, description="lifetime of a cached result")
     redis_timeout_s: float = Field(0.5, gt=0, description="deadline of one Redis call")
 
+    explain_top_words: int = Field(
+        0,
+        ge=0,
+        le=10,
+        description="attach each tag's top words (word occlusion: one extra scored text per word "
+        "of an inferred event) to tag events; 0 = off",
+    )
     triton_url: str = Field("127.0.0.1:8001", description="Triton gRPC host:port")
     triton_ssl: bool = Field(False, description="talk to Triton's gRPC endpoint over TLS")
     triton_ssl_root_certificates: Path | None = Field(None, description="CA certificate(s) to verify Triton (PEM)")

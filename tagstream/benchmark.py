@@ -99,14 +99,15 @@ def machine() -> dict[str, Any]:
 
 
 def event_stream(texts: Sequence[str], n: int, tag: str) -> list[OutEvent]:
-    """n product updates; the texts carry `tag`, so that each run's content misses the cache."""
+    """n product updates with the given texts as titles (the same texts in every run and point: the
+    cache is emptied before a run that must miss it), and product and event ids unique to `tag`."""
     out = []
     for i in range(n):
         pid = f"{tag}-{i}"
         body = {
             "event_id": f"{tag}-e{i}",
             "product_id": pid,
-            "title": f"{texts[i % len(texts)]} {tag}",
+            "title": texts[i % len(texts)],
             "updated_at": "2026-01-01T00:00:00Z",
         }
         out.append(OutEvent(pid.encode(), json.dumps(body).encode()))
@@ -114,9 +115,12 @@ def event_stream(texts: Sequence[str], n: int, tag: str) -> list[OutEvent]:
 
 
 def _cpu(procs: dict[str, Any]) -> dict[str, float]:
+    """CPU seconds of each process and its children (Triton's python stubs), and of this process
+    alone (the bench's producer and reader; its children are the servers)."""
     import psutil
 
-    out = {}
+    me = psutil.Process().cpu_times()
+    out = {"bench (producer, reader)": me.user + me.system}
     for name, p in procs.items():
         total = 0.0
         for q in [p, *p.children(recursive=True)]:
@@ -145,7 +149,7 @@ class Bench:
         import psutil
 
         procs = {"triton": self.stack.triton, "broker": self.stack.broker, "redis": self.stack.redis, **extra}
-        out: dict[str, Any] = {"bench (producer, reader)": psutil.Process()}
+        out: dict[str, Any] = {}
         for name, p in procs.items():
             if p.proc is not None:
                 out[name] = psutil.Process(p.proc.pid)
@@ -183,6 +187,11 @@ class Bench:
         wall = max(time.monotonic() - first[0], 1e-9)
         span = max(max(stamps) - min(stamps), 1e-9)
         return Drain(n, span, (n - 1) / span, {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu1})
+
+    def _empty_cache(self) -> None:
+        import redis
+
+        redis.Redis.from_url(self.stack.redis.url).flushdb()
 
     # --- points ----------------------------------------------------------------------------
     def inprocess(self, batch: int = 32) -> float:
@@ -223,6 +232,8 @@ class Bench:
         """Drain a backlog with tagstream worker(s); `cached_from`: events whose content is cached."""
         topics = self._topics(label)
         events = cached_from or event_stream(self.texts, len(self.texts), topics["app_id"])
+        if cached_from is None:
+            self._empty_cache()
         if cached_from is not None:  # the same content under new event ids: every event a cache hit
             events = [
                 OutEvent(e.key, e.value.replace(b'"event_id": "', f'"event_id": "{label}-'.encode()))
@@ -337,6 +348,7 @@ class Bench:
     def latency(self, rate: float, seconds: float, label: str) -> dict[str, float]:
         """Open-loop producer at `rate`: latency from send to the tag event (its broker timestamp)."""
         topics = self._topics(label)
+        self._empty_cache()
         worker = self.stack.start_worker(topics["app_id"], **topics)
         try:
             n = max(20, int(rate * seconds))

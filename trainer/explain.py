@@ -28,9 +28,9 @@ class Explanation:
 
 def explain(tagger: Tagger, text: str) -> Explanation:
     """The tags the model gives `text`, each with the weight of every word."""
-    words = words_of(text)
-    base_text = " ".join(words)
-    scores = tagger.scores([base_text, *occluded_texts(words)])
+    base_text = " ".join(text.split())
+    words = words_of(base_text)
+    scores = tagger.scores([base_text, *occluded_texts(base_text)])
     base, occluded = scores[0], scores[1:]
     tagged = tagger.tags([base_text])[0]
     index = {t: j for j, t in enumerate(tagger.vocab.tags)}

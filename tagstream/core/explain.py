@@ -16,12 +16,14 @@ MAX_WORDS = 48
 
 
 def words_of(text: str, max_words: int = MAX_WORDS) -> list[str]:
+    """The words that get a weight: the first `max_words` of the text."""
     return text.split()[:max_words]
 
 
-def occluded_texts(words: Sequence[str]) -> list[str]:
-    """The text once per word, with that word left out."""
-    return [" ".join([*words[:i], *words[i + 1 :]]) for i in range(len(words))]
+def occluded_texts(text: str, max_words: int = MAX_WORDS) -> list[str]:
+    """The whole text once per explained word, with that word left out (the others all stay)."""
+    words = text.split()
+    return [" ".join([*words[:i], *words[i + 1 :]]) for i in range(min(max_words, len(words)))]
 
 
 def word_weights(base: np.ndarray, occluded: np.ndarray, tag_index: int) -> np.ndarray:

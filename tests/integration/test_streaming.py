@@ -366,3 +366,22 @@ def test_produce_a_file_with_no_valid_row_fails(system, tmp_path):
     env = dict(os.environ, TAGSTREAM_BROKER_URL=system["broker"].url)
     res = tagstream("produce", "--file", str(bad), env=env, check=False)
     assert res.returncode == 2 and "no event to send (2 rows skipped)" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_worker_attaches_explanations_when_asked(system):
+    stack, run = system["stack"], uuid.uuid4().hex[:6]
+    topics = {"input_topic": f"why-{run}.in", "output_topic": f"why-{run}.tags", "dlq_topic": f"why-{run}.dlq"}
+    worker = stack.start_worker(f"why-{run}", **{**WORKER, **topics, "app_id": f"why-{run}", "explain_top_words": 2})
+    titles = [f"Roadster Men Navy Blue Checked Casual Shirt {run}", f"Lavie Women Red Handbag {run}"]
+    asyncio.run(
+        produce(stack.broker.url, topics["input_topic"], [event(f"{run}-{i}", t) for i, t in enumerate(titles)])
+    )
+    got = wait_for(system, topics["output_topic"], lambda r: r.value is not None, 2)
+    for r in got:
+        why = r.value["explanations"]
+        assert set(why) == {t["tag"] for t in r.value["tags"]}
+        words = {w["word"] for ws in why.values() for w in ws}
+        assert words and words <= set(titles[int(r.key.rsplit("-", 1)[1])].split())
+        assert all(len(ws) <= 2 for ws in why.values())
+    # each word of an inferred event costs one more scored text
+    assert worker.metric("tagstream_inference_items_total") == sum(len(t.split()) + 1 for t in titles)

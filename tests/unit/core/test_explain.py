@@ -4,8 +4,10 @@ from tagstream.core.explain import occluded_texts, top_words, word_weights, word
 
 
 def test_each_word_is_left_out_once():
-    assert occluded_texts(["Navy", "Blue", "Shirt"]) == ["Blue Shirt", "Navy Shirt", "Navy Blue"]
-    assert len(words_of("w " * 100)) == 48
+    assert occluded_texts("Navy Blue Shirt") == ["Blue Shirt", "Navy Shirt", "Navy Blue"]
+    long_text = " ".join(f"w{i}" for i in range(100))
+    assert len(words_of(long_text)) == 48 and len(occluded_texts(long_text)) == 48
+    assert occluded_texts(long_text)[0] == " ".join(f"w{i}" for i in range(1, 100))  # every other word stays
 
 
 def test_weights_are_the_score_drop_without_the_word():

@@ -24,7 +24,7 @@ class FakeCache:
     async def get_many(self, keys):
         if self.down:
             return Lookup([None] * len(keys), failed=True)
-        return Lookup([self.data.get(k) for k in keys])
+        return Lookup([self.data.get(k) for k in keys])  # CachedResult values, as set_many stored them
 
     async def set_many(self, items):
         if self.down:
@@ -233,3 +233,28 @@ def test_every_input_event_is_accounted_for():
         else:
             covered.add(f"e{r.record.offset}")
     assert covered == {f"e{i}" for i in range(22)}
+
+
+def test_explanations_name_the_words_behind_each_tag_and_are_cached():
+    """FakeTagger tags 'long' for texts over 10 characters: leaving out the long word drops it."""
+    tagger, cache = FakeTagger(), FakeCache()
+    p = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=2)
+    out = run(p, [rec(0, "a", "Supercalifragilistic x")])
+    ev = out.results[0].event
+    assert [t.tag for t in ev.tags] == ["long", "any"]
+    assert [w.word for w in ev.explanations["long"]] == ["Supercalifragilistic"]
+    assert ev.explanations["any"] == []  # no single word carries it
+    assert tagger.calls[0] == ["Supercalifragilistic x", "x", "Supercalifragilistic"]  # the text, then one per word
+    assert out.stats.texts_sent == 3 and out.stats.inferred == 1
+    again = run(p, [rec(1, "a", "Supercalifragilistic x")])
+    assert again.results[0].event.cached and again.results[0].event.explanations == ev.explanations
+    plain = BatchProcessor(tagger=tagger, cache=FakeCache(), model_name="m", limits=EventLimits())
+    assert run(plain, [rec(2, "b", "Supercalifragilistic x")]).results[0].event.explanations is None
+
+
+def test_a_cached_result_without_explanations_is_a_miss_when_they_are_asked_for():
+    tagger, cache = FakeTagger(), FakeCache()
+    run(BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits()), [rec(0, "a")])
+    explaining = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=1)
+    out = run(explaining, [rec(1, "a")])
+    assert not out.results[0].event.cached and out.results[0].event.explanations is not None
