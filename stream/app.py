@@ -197,6 +197,16 @@ class TaggerWorker:
             max_request_bytes=s.producer_max_request_bytes,
         )
         self.runtime = Runtime(tagger, cache, processor, publisher)
+        # the event size limit, the producer's request size and the dead-letter encoding, side by side
+        kept = publisher.max_value_bytes
+        log.info(
+            "events up to %d bytes are accepted (TAGSTREAM_MAX_EVENT_BYTES); a dead letter keeps up to %d bytes of "
+            "its original (base64 under TAGSTREAM_PRODUCER_MAX_REQUEST_BYTES=%d)%s",
+            s.max_event_bytes,
+            kept,
+            s.producer_max_request_bytes,
+            "" if kept >= s.max_event_bytes else "; larger rejected events keep a prefix, their size and coordinates",
+        )
 
     async def drain(self) -> None:
         """Stop taking batches; give the one in flight `shutdown_grace_s` to finish."""

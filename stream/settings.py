@@ -65,7 +65,7 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     model_name: str = Field(MODEL_NAME, description="model name in Triton")
     triton_timeout_s: float = Field(10.0, gt=0, description="deadline of one inference request")
     triton_request_items: int = Field(
-        16, ge=1, description="texts per inference request; a micro-batch is split into concurrent requests"
+        32, ge=1, description="texts per inference request; a micro-batch is split into concurrent requests"
     )
     triton_retries: int = Field(3, ge=0, description="client retries on timeout/unavailable")
     triton_pause_s: float = Field(2.0, gt=0, description="first pause before retrying a batch after the client gave up")

@@ -64,6 +64,7 @@ class BenchConfig:
             "b_request_32": {"triton_request_items": 32},
             "b_batch_64_request_32": {"batch_max": 64, "triton_request_items": 32},
             "b_two_workers": {"_workers": 2},
+            "b_explain_3": {"explain_top_words": 3},
         }
     )
 
