@@ -189,6 +189,25 @@ class Bench:
         span = max(max(stamps) - min(stamps), 1e-9)
         return Drain(n, span, (n - 1) / span, {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu1})
 
+    async def _kafka_clients(self, topics: dict[str, str], *, auto_commit: bool) -> tuple[Any, Any]:
+        """A started consumer of the input topic (in the run's group) and a producer, for the loops
+        that bypass the worker."""
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+        servers = bootstrap_servers(self.stack.broker.url)
+        consumer = AIOKafkaConsumer(
+            topics["input_topic"],
+            bootstrap_servers=servers,
+            group_id=topics["app_id"],
+            auto_offset_reset="earliest",
+            enable_auto_commit=auto_commit,
+            fetch_max_wait_ms=100,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
+        await consumer.start()
+        await producer.start()
+        return consumer, producer
+
     def _empty_cache(self) -> None:
         import redis
 
@@ -267,25 +286,12 @@ class Bench:
             fwd.stop()
 
     def forward_raw(self, label: str = "raw", batch: int = 32) -> float:
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
         topics = self._topics(label)
         n = len(self.texts)
         self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
-        servers = bootstrap_servers(self.stack.broker.url)
 
         async def go() -> float:
-            consumer = AIOKafkaConsumer(
-                topics["input_topic"],
-                bootstrap_servers=servers,
-                group_id=topics["app_id"],
-                auto_offset_reset="earliest",
-                enable_auto_commit=False,
-                fetch_max_wait_ms=100,
-            )
-            producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
-            await consumer.start()
-            await producer.start()
+            consumer, producer = await self._kafka_clients(topics, auto_commit=False)
             try:
                 done, t0 = 0, None
                 while done < n:
@@ -307,26 +313,14 @@ class Bench:
 
     def naive(self, label: str = "c", limit: int = 600) -> float:
         """One event, one Triton request, one acknowledged produce, in turn."""
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
         from tagstream.stream.triton_client import TritonTagger
 
         topics = self._topics(label)
         n = min(limit, len(self.texts))
         self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
-        servers = bootstrap_servers(self.stack.broker.url)
 
         async def go() -> float:
-            consumer = AIOKafkaConsumer(
-                topics["input_topic"],
-                bootstrap_servers=servers,
-                group_id=topics["app_id"],
-                auto_offset_reset="earliest",
-                fetch_max_wait_ms=100,
-            )
-            producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all")
-            await consumer.start()
-            await producer.start()
+            consumer, producer = await self._kafka_clients(topics, auto_commit=True)
             try:
                 async with TritonTagger(self.stack.triton.grpc_url, MODEL_NAME) as tagger:
                     done, t0 = 0, None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tagstream.core.errors import DataError
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.model import HEAD_FILE, TaggerModel
 from tagstream.trainer.predict import embed_texts
+from tagstream.trainer.staging import replacing_directory
 from tagstream.trainer.thresholds import GRID
 
 
@@ -91,9 +91,7 @@ def add_tag(
     new_vocab = vocab.model_copy(update={"tags": [*vocab.tags, tag], "support": {**vocab.support, tag: len(pos.texts)}})
     new_thresholds = thresholds.model_copy(update={"per_tag": {**thresholds.per_tag, tag: threshold}})
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with replacing_directory(out) as tmp:
         shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
         save_file({"weight": weight.contiguous(), "bias": bias.contiguous()}, str(tmp / HEAD_FILE))
         new_vocab.save(tmp)
@@ -102,10 +100,4 @@ def add_tag(
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         cfg["n_tags"] = len(new_vocab.tags)
         cfg_path.write_text(json.dumps(cfg, indent=1), encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return AddedTag(tag, len(pos.texts), len(neg_texts), threshold, cv_f1)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -22,6 +20,7 @@ from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
+from tagstream.trainer.staging import replacing_directory
 from tagstream.trainer.train import train_model
 
 log = logging.getLogger(__name__)
@@ -122,9 +121,7 @@ def run_training(
     result = train_model(train_texts, y, val.texts, y_val, vocab, opts, progress=progress)
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with replacing_directory(out) as tmp:
         result.model.save(tmp, result.tokenizer)
         vocab.save(tmp)
         result.thresholds.save(tmp)
@@ -186,10 +183,4 @@ def run_training(
             title=f"{out.name}: loss and validation micro-F1",
         )
         write_model_card(tmp, info)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return info

@@ -25,7 +25,7 @@ def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
         timeout=900,
     )
     result = json.loads(out.read_text())
-    assert set(result["events_per_s"]) == {"a", "t", "b", "c", "d", "p", "raw"}
+    assert {"a", "t", "b", "c", "d", "p", "raw"} <= set(result["events_per_s"])
     assert all(v > 0 for v in result["events_per_s"].values())
     assert {"b/a", "b/t", "d/p", "p/raw"} <= set(result["ratios"])
     assert result["latency"][0]["events"] >= 20 and result["machine"]["cores"] >= 1
