@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from tagstream.stream.events import ATTRIBUTE_LIST, ExtractedAttribute
+
 log = logging.getLogger(__name__)
 
 TagList = list[tuple[str, float]]
@@ -24,6 +26,7 @@ Why = dict[str, list[tuple[str, float]]]  # tag -> its top words and their weigh
 class CachedResult:
     tags: TagList
     why: Why | None = None
+    attributes: list[ExtractedAttribute] | None = None  # extracted by a version that extracts
 
 
 def cache_key(model_name: str, model_version: str, content_hash: str) -> str:
@@ -44,11 +47,15 @@ def _parse(raw: bytes | None) -> CachedResult | None:
     try:
         obj = json.loads(raw)
         why = obj.get("why")
+        attributes = obj.get("attributes")
+        if attributes is not None:
+            attributes = ATTRIBUTE_LIST.validate_python(attributes)
         return CachedResult(
             [(str(t), float(s)) for t, s in obj["tags"]],
             None if why is None else {str(t): [(str(w), float(x)) for w, x in ws] for t, ws in why.items()},
+            attributes,
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # ValidationError is a ValueError
         return None
 
 
@@ -90,6 +97,8 @@ class TagCache:
                     value: dict[str, object] = {"tags": result.tags}
                     if result.why is not None:
                         value["why"] = result.why
+                    if result.attributes is not None:
+                        value["attributes"] = [a.model_dump() for a in result.attributes]
                     pipe.set(key, json.dumps(value, separators=(",", ":")), ex=self.ttl_s)
                 await pipe.execute()
         except (RedisError, OSError) as e:

@@ -12,12 +12,13 @@ import base64
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from tagstream.core.text import attributes_as_strings, clean_text, invalid_unicode, model_text
 
-#: Bump on a change that breaks readers of tag events or dead letters.
-SCHEMA_VERSION = 1
+#: Bumped on every change of the layout of tag events or dead letters; readers of an older version
+#: keep working (fields are only added). 2: tag events carry `attributes` (extracted from the text).
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -121,6 +122,20 @@ class WordWeight(BaseModel):
     weight: float = Field(description="how much the tag's score drops without this word")
 
 
+class ExtractedAttribute(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="the attribute, e.g. colour")
+    value: str = Field(description="its value as written in the text (it may be one no tag names)")
+    start: int = Field(description="character offset of the value in the model text")
+    end: int = Field(description="character offset just past the value")
+    score: float = Field(description="the extractor's confidence (mean token probability)")
+
+
+#: validates attributes that come from Triton or from the cache
+ATTRIBUTE_LIST = TypeAdapter(list[ExtractedAttribute])
+
+
 class TagEvent(BaseModel):
     """`product-tags` value, keyed by product_id. Idempotent: a replay carries the same product,
     model version and source event id. `superseded_event_ids` lists the events for this product
@@ -141,6 +156,11 @@ class TagEvent(BaseModel):
     cached: bool = Field(description="served from the cache, without inference")
     explanations: dict[str, list[WordWeight]] | None = Field(
         None, description="per tag, the words it rests on (only with TAGSTREAM_EXPLAIN_TOP_WORDS)"
+    )
+    attributes: list[ExtractedAttribute] | None = Field(
+        None,
+        description="attribute values read out of the text (from a model version that extracts them; "
+        "offsets into the model text)",
     )
     tagged_at: datetime = Field(default_factory=utcnow, description="when the worker made this event")
 

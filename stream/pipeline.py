@@ -31,7 +31,14 @@ from tagstream.core.explain import occluded_texts, top_words, words_of
 from tagstream.core.text import content_hash
 from tagstream.stream.cache import CachedResult, Lookup, TagList, Why, cache_key
 from tagstream.stream.errors import BadInput, ServerError
-from tagstream.stream.events import EventLimits, ProductUpdate, TagEvent, TagScore, WordWeight
+from tagstream.stream.events import (
+    EventLimits,
+    ExtractedAttribute,
+    ProductUpdate,
+    TagEvent,
+    TagScore,
+    WordWeight,
+)
 from tagstream.stream.records import Record
 from tagstream.stream.results import BatchOutcome, BatchStats, Deleted, Rejected, Result, Tagged
 from tagstream.stream.triton_client import ScoredBatch
@@ -73,6 +80,7 @@ class Scored:
     version: str
     cached: bool
     why: Why | None = None
+    attributes: list[ExtractedAttribute] | None = None
 
 
 def _validation_reason(e: ValidationError) -> str:
@@ -180,7 +188,7 @@ class BatchProcessor:
         if lookup.failed:
             stats.cache_errors["get"] += 1
         found = {
-            h: Scored(r.tags, version, True, r.why)
+            h: Scored(r.tags, version, True, r.why, r.attributes)
             for h, r in zip(hashes, lookup.values, strict=True)
             if r is not None and (r.why is not None or not self.explain_top_words)  # explained ones when asked
         }
@@ -233,8 +241,9 @@ class BatchProcessor:
             decoded = decode_tags(batch.scores[starts], list(info.tags), info.thresholds, info.hierarchy)
             for h, start, tags in zip(batch_hashes, starts, decoded, strict=True):
                 why = self._why(batch, int(start), len(units[h]), misses[h], tags) if self.explain_top_words else None
-                scored[h] = Scored(tags, info.version, False, why)
-                new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(tags, why)
+                found = batch.attributes[int(start)] if batch.attributes is not None else None
+                scored[h] = Scored(tags, info.version, False, why, found)
+                new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(tags, why, found)
         stats.inferred += len(new_entries)
         if not await self.cache.set_many(new_entries):
             stats.cache_errors["set"] += 1
@@ -283,6 +292,7 @@ class BatchProcessor:
                     explanations=None
                     if s.why is None
                     else {t: [WordWeight(word=w, weight=x) for w, x in words] for t, words in s.why.items()},
+                    attributes=s.attributes,
                 )
                 results.append(Tagged(c.record, tag_event))
         return results

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +27,8 @@ from tritonclient.utils import InferenceServerException
 from tagstream.core.artifact import decode_tags
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.core.names import (
+    ATTRIBUTE_KEYS_OUTPUT,
+    ATTRIBUTES_OUTPUT,
     MODEL_NAME,
     SCORES_OUTPUT,
     TAG_HIERARCHY_OUTPUT,
@@ -42,6 +45,7 @@ from tagstream.stream.errors import (
     TritonClientError,
     TritonTimeout,
 )
+from tagstream.stream.events import ATTRIBUTE_LIST, ExtractedAttribute
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,12 +79,21 @@ class ModelInfo:
     tags: tuple[str, ...]
     thresholds: np.ndarray
     hierarchy: TagHierarchy | None = None  # the tag tree the version decodes with
+    attribute_keys: tuple[str, ...] = ()  # the keys the version extracts (none: it only tags)
 
 
 @dataclass(frozen=True)
 class ScoredBatch:
     scores: np.ndarray  # (n, n_tags)
     model: ModelInfo
+    attributes: list[list[ExtractedAttribute]] | None = None  # per text, from a version that extracts
+
+
+def _json_cells(arr: np.ndarray | None) -> list[Any]:
+    """A BYTES [n, 1] tensor of JSON texts, decoded."""
+    if arr is None:
+        return []
+    return [json.loads(x.decode("utf-8") if isinstance(x, bytes) else str(x)) for x in arr.reshape(-1)]
 
 
 def classify_error(e: InferenceServerException) -> TritonClientError:
@@ -224,10 +237,15 @@ class TritonTagger:
             return self._info[version]
         async with self._info_lock:
             if version not in self._info:
-                wanted = [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT, TAG_HIERARCHY_OUTPUT]
-                try:
-                    res = await self._infer_raw([""], wanted, version=version)
-                except (BadInput, ServerError):  # a version exported before models carried their tag tree
+                wanted = [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT, TAG_HIERARCHY_OUTPUT, ATTRIBUTE_KEYS_OUTPUT]
+                res = None
+                for n in (4, 3):  # versions exported before models extracted attributes
+                    try:
+                        res = await self._infer_raw([""], wanted[:n], version=version)
+                        break
+                    except (BadInput, ServerError):
+                        continue
+                if res is None:  # nor carried their tag tree
                     res = await self._infer_raw([""], wanted[:2], version=version)
                 names = tuple(
                     x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in res.as_numpy(TAG_NAMES_OUTPUT)[0]
@@ -238,7 +256,9 @@ class TritonTagger:
                 if tree is not None:
                     raw = tree.reshape(-1)[0]
                     hierarchy = TagHierarchy.from_json(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
-                self._info[version] = ModelInfo(self.model_name, version, names, thresholds, hierarchy)
+                keys = _json_cells(res.as_numpy(ATTRIBUTE_KEYS_OUTPUT))
+                attribute_keys = tuple(str(k) for k in keys[0]) if keys else ()
+                self._info[version] = ModelInfo(self.model_name, version, names, thresholds, hierarchy, attribute_keys)
         return self._info[version]
 
     async def infer(self, texts: Sequence[str | bytes]) -> ScoredBatch:
@@ -253,16 +273,32 @@ class TritonTagger:
             if self.request_items:
                 size = min(size, self.request_items)
             chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
-            results = await asyncio.gather(*(self._infer_raw(c, [SCORES_OUTPUT]) for c in chunks))
+            # the attributes only from a version that extracts them (the serving one, as far as we know)
+            serving = await self.model_info(await self.serving_version())
+            outputs = [SCORES_OUTPUT, ATTRIBUTES_OUTPUT] if serving.attribute_keys else [SCORES_OUTPUT]
+            results = await asyncio.gather(*(self._infer_raw(c, outputs) for c in chunks))
             versions = {r.get_response().model_version for r in results}
             if len(versions) == 1:
                 version = versions.pop()
                 self._observe(version)
                 info = await self.model_info(version)
+                if info.attribute_keys and len(outputs) == 1:
+                    continue  # a newer version that extracts answered: ask it again, attributes included
                 scores = np.concatenate([r.as_numpy(SCORES_OUTPUT) for r in results]).astype(np.float32)
                 if scores.shape[1] != len(info.tags):
                     raise ServerError(f"version {version} returned {scores.shape[1]} scores for {len(info.tags)} tags")
-                return ScoredBatch(scores, info)
+                attributes = None
+                if info.attribute_keys:
+                    try:
+                        cells = [row for r in results for row in _json_cells(r.as_numpy(ATTRIBUTES_OUTPUT))]
+                        attributes = [ATTRIBUTE_LIST.validate_python(c) for c in cells]
+                    except ValueError as e:  # bad JSON or a bad attribute (pydantic's error is a ValueError)
+                        raise ServerError(f"version {version} returned unreadable attributes: {e}") from None
+                    if len(attributes) != len(texts):
+                        raise ServerError(
+                            f"version {version} returned attributes for {len(attributes)} of {len(texts)} texts"
+                        )
+                return ScoredBatch(scores, info, attributes)
         raise ModelUnavailable(f"model versions changed during the call ({sorted(versions)})")
 
     async def tag(self, texts: Sequence[str]) -> tuple[list[list[tuple[str, float]]], ModelInfo]:

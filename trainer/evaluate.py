@@ -12,8 +12,10 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, load_dataset
+from tagstream.trainer.extraction import as_spans, gold_spans
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
 from tagstream.trainer.predict import Tagger
+from tagstream.trainer.spans import span_metrics
 
 REFERENCES_DIR = "references"
 
@@ -80,6 +82,10 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         else None,
         "references": {},
     }
+    if tagger.extracts:
+        keys = {label[2:] for label in tagger.model.config.extract_labels if label != "O"}
+        gold = gold_spans(texts, ds.tag_lists, keys)
+        result["extraction"] = span_metrics(gold, as_spans(tagger.extract(texts)))
     if references:
         ref_dir = model_dir / REFERENCES_DIR
         if (ref_dir / HEAD_ONLY_DIR).is_dir():

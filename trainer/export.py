@@ -21,7 +21,7 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import HIERARCHY_FILE
 from tagstream.core.repository import CONFIG_FILE as PBTXT_FILE
 from tagstream.core.repository import model_versions
-from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, HEAD_FILE, TaggerModel
+from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, EXTRACT_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.serving import ServingConfig
 from tagstream.trainer.triton_backend import MODEL_PY
 
@@ -182,6 +182,11 @@ def export_model(
     for name in (ENCODER_DIR, HEAD_FILE, CONFIG_FILE, LABELS_FILE, THRESHOLDS_FILE):
         if not (model_dir / name).exists():
             raise ArtifactError(f"{model_dir / name} is missing: is {model_dir} a tagstream model directory?")
+    extracts = bool(json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8")).get("extract_labels"))
+    if extracts and backend != "torch":
+        raise ArtifactError(
+            f"{model_dir} extracts attributes, which only the torch backend serves: export with --backend torch"
+        )
     model_root = repo / serving.model_name
     try:
         model_root.mkdir(parents=True, exist_ok=True)
@@ -197,6 +202,8 @@ def export_model(
         if backend == "torch":
             shutil.copytree(model_dir / ENCODER_DIR, staging / ENCODER_DIR)
             shutil.copy2(model_dir / HEAD_FILE, staging / HEAD_FILE)
+            if extracts:
+                shutil.copy2(model_dir / EXTRACT_FILE, staging / EXTRACT_FILE)
         else:
             model, tokenizer = TaggerModel.load(model_dir)
             # tokenizer files only: the weights live in the ONNX graph

@@ -3,6 +3,7 @@
 A saved model directory holds:
   encoder/            the (fine-tuned) transformer: config.json, model.safetensors, tokenizer files
   head.safetensors    the linear head: weight (n_tags, hidden), bias (n_tags)
+  extract.safetensors with attribute extraction only: the token head, weight (n_labels, hidden), bias
   tagger.json         pooling, max_length, base model, the text format version
   labels.json, thresholds.json   (tagstream.artifact)
 The Triton python backend (triton_repo/product_tagger/model.py) reads the same layout.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +26,7 @@ from tagstream.core.text import TEXT_FORMAT_VERSION
 
 ENCODER_DIR = "encoder"
 HEAD_FILE = "head.safetensors"
+EXTRACT_FILE = "extract.safetensors"
 CONFIG_FILE = "tagger.json"
 
 
@@ -54,6 +56,9 @@ class TaggerConfig:
     pooling: str = "mean"
     dropout: float = 0.1
     text_format: int = TEXT_FORMAT_VERSION
+    # attribute extraction: the BIO labels of the token head ("O", "B-colour", "I-colour", ...); empty
+    # when the model only tags
+    extract_labels: tuple[str, ...] = ()
 
 
 def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -68,14 +73,32 @@ class TaggerModel(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(encoder.config.hidden_size, config.n_tags)
+        # one encoder pass serves both heads: the tag head reads the pooled text, this one each token
+        self.extract_head = (
+            nn.Linear(encoder.config.hidden_size, len(config.extract_labels)) if config.extract_labels else None
+        )
 
     @classmethod
-    def from_base(cls, base_model: str, n_tags: int, max_length: int = 64, dropout: float = 0.1) -> TaggerModel:
+    def from_base(
+        cls,
+        base_model: str,
+        n_tags: int,
+        max_length: int = 64,
+        dropout: float = 0.1,
+        extract_labels: tuple[str, ...] = (),
+    ) -> TaggerModel:
         try:
             encoder = AutoModel.from_pretrained(base_model).float()
         except OSError as e:
             raise ArtifactError(f"cannot load base model {base_model!r}: {str(e).splitlines()[0]}") from None
-        return cls(encoder, TaggerConfig(base_model, n_tags, max_length, dropout=dropout))
+        return cls(
+            encoder, TaggerConfig(base_model, n_tags, max_length, dropout=dropout, extract_labels=extract_labels)
+        )
+
+    def with_extraction(self, labels: tuple[str, ...]) -> None:
+        """Add (or replace) the token head for these BIO labels."""
+        self.config = replace(self.config, extract_labels=tuple(labels))
+        self.extract_head = nn.Linear(self.head.in_features, len(labels)) if labels else None
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -83,6 +106,15 @@ class TaggerModel(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(input_ids, attention_mask)))
+
+    def forward_all(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Tag logits (batch, n_tags) and, with extraction, token logits (batch, tokens, n_labels)."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        tags = self.head(self.dropout(mean_pool(hidden, attention_mask)))
+        tokens = self.extract_head(self.dropout(hidden)) if self.extract_head is not None else None
+        return tags, tokens
 
     def freeze_layers(self, k: int | str) -> None:
         """Freeze the embeddings and the first k transformer layers; "all" trains the head only."""
@@ -115,6 +147,14 @@ class TaggerModel(nn.Module):
             },
             str(directory / HEAD_FILE),
         )
+        if self.extract_head is not None:
+            save_file(
+                {
+                    "weight": self.extract_head.weight.detach().cpu().contiguous(),
+                    "bias": self.extract_head.bias.detach().cpu().contiguous(),
+                },
+                str(directory / EXTRACT_FILE),
+            )
         (directory / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=1), encoding="utf-8")
 
     @classmethod
@@ -132,12 +172,22 @@ class TaggerModel(nn.Module):
                 raise ArtifactError(f"{directory / name} is missing: is {directory} a tagstream model directory?")
         # a served version's tagger.json also says how it was exported (runtime, quantize, ...)
         config = TaggerConfig(**{k: v for k, v in raw.items() if k in TaggerConfig.__dataclass_fields__})
+        config = replace(config, extract_labels=tuple(config.extract_labels))
         encoder = AutoModel.from_pretrained(directory / ENCODER_DIR)
         model = cls(encoder, config)
         head = load_file(str(directory / HEAD_FILE))
         if tuple(head["weight"].shape) != (config.n_tags, encoder.config.hidden_size):
             raise ArtifactError(f"{directory / HEAD_FILE}: head shape {tuple(head['weight'].shape)} does not match")
         model.head.load_state_dict(head)
+        if model.extract_head is not None:
+            if not (directory / EXTRACT_FILE).is_file():
+                raise ArtifactError(f"{directory / EXTRACT_FILE} is missing: tagger.json names extraction labels")
+            extract = load_file(str(directory / EXTRACT_FILE))
+            if tuple(extract["weight"].shape) != (len(config.extract_labels), encoder.config.hidden_size):
+                raise ArtifactError(
+                    f"{directory / EXTRACT_FILE}: shape {tuple(extract['weight'].shape)} does not match"
+                )
+            model.extract_head.load_state_dict(extract)
         model.eval()
         if torch.cuda.is_available():
             model.to("cuda")

@@ -62,6 +62,14 @@ class TrainOptions(BaseModel):
     )
     replay: str | None = Field(None, description="with --init-from: old training data (JSON lines) to replay")
     replay_ratio: float = Field(0.5, ge=0, description="replayed old items per new train item")
+    extract: str = Field(
+        "none",
+        description="attribute extraction, trained jointly: none, auto (the keys whose values the train text "
+        "holds, see `tagstream spans`) or comma-separated keys",
+    )
+    extract_weight: float = Field(
+        0.1, gt=0, description="weight of the token loss against the tag loss (0.1: measured on myntra)"
+    )
     seed: int = Field(13, description="random seed (runs are repeatable)")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -15,11 +16,13 @@ import numpy as np
 from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import DataError
 from tagstream.core.hierarchy import TagHierarchy
+from tagstream.trainer import extraction
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
+from tagstream.trainer.spans import coverage, extractable_keys, span_metrics
 from tagstream.trainer.staging import replacing_directory
 from tagstream.trainer.train import train_model
 
@@ -62,6 +65,29 @@ def fit_hierarchy(
     hierarchy = hierarchy.with_mode(best)  # type: ignore[arg-type]
     report["mode"] = best
     return hierarchy, report
+
+
+def extract_keys(spec: str, texts: list[str], tag_lists: list[list[str]]) -> list[str]:
+    """The keys to extract: none, the data's extractable ones (auto), or the ones named."""
+    spec = spec.strip()
+    if spec in ("", "none"):
+        return []
+    if spec == "auto":
+        keys = extractable_keys(texts, tag_lists)
+        if not keys:
+            raise DataError("--extract auto: no key's values are written in enough train texts (see `tagstream spans`)")
+        return keys
+    keys = [k.strip() for k in spec.split(",") if k.strip()]
+    cov = {c.key: c for c in coverage(texts, tag_lists)}
+    missing = [k for k in keys if k not in cov or cov[k].found == 0]
+    if missing:
+        raise DataError(f"--extract: no train text holds a value of {', '.join(missing)} (see `tagstream spans`)")
+    return keys
+
+
+def continued_extract_keys(model_dir: Path) -> list[str]:
+    labels = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("extract_labels", [])
+    return [label[2:] for label in labels if label.startswith("B-")]
 
 
 def run_training(
@@ -118,7 +144,22 @@ def run_training(
             return [it.augmented_text(rng, opts.field_dropout) for it in items]
     else:
         train_texts = texts
-    result = train_model(train_texts, y, val.texts, y_val, vocab, opts, progress=progress)
+    keys = extract_keys(opts.extract, texts, tag_lists)
+    if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
+        keys = continued_extract_keys(Path(opts.init_from))
+    if keys:
+        echo(f"attribute extraction (trained jointly): {', '.join(keys)}")
+    result = train_model(
+        train_texts,
+        y,
+        val.texts,
+        y_val,
+        vocab,
+        opts,
+        progress=progress,
+        extract_labels=extraction.label_set(keys) if keys else (),
+        train_tags=tag_lists,
+    )
 
     out = Path(out)
     with replacing_directory(out) as tmp:
@@ -134,6 +175,10 @@ def run_training(
             "references": {},
             "hierarchy": hierarchy_val,
         }
+        if keys:
+            found = extraction.extract(result.model, result.tokenizer, val.texts)
+            gold = extraction.gold_spans(val.texts, val.tag_lists, set(keys))
+            val_metrics["extraction"] = span_metrics(gold, extraction.as_spans(found))
         ref_seconds: dict[str, float] = {}
         if opts.references:
             ref_dir = tmp / REFERENCES_DIR
@@ -167,6 +212,9 @@ def run_training(
             "options": result.options,
             "best_epoch": result.best_epoch,
             "train_seconds": result.seconds,
+            "trainable_params": result.trainable_params,
+            "total_params": result.total_params,
+            "peak_memory_mb": round(result.peak_memory_mb, 1),
             "reference_train_seconds": ref_seconds,
             "history": history,
             "validation": val_metrics,

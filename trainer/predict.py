@@ -11,6 +11,7 @@ import torch
 from tagstream.core.artifact import TagVocabulary, Thresholds, decode_tags
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
+from tagstream.trainer.extraction import Extracted, extract
 from tagstream.trainer.model import TaggerModel
 
 
@@ -65,6 +66,14 @@ class Tagger:
 
     def scores(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size)
+
+    @property
+    def extracts(self) -> bool:
+        return self.model.extract_head is not None
+
+    def extract(self, texts: Sequence[str]) -> list[list[Extracted]]:
+        """The attributes written in each text (empty lists for a model without extraction)."""
+        return extract(self.model, self.tokenizer, texts)
 
     def tags(self, texts: Sequence[str]) -> list[list[tuple[str, float]]]:
         return decode_tags(self.scores(texts), self.vocab.tags, self._thr, self.hierarchy)

@@ -60,7 +60,9 @@ def write_model_card(directory: Path, info: dict) -> None:
         "|---|---|",
         *[f"| {k} | {v} |" for k, v in opts.items()],
         "",
-        f"Best epoch: {info['best_epoch']} of {len(info['history'])} run; training took {info['train_seconds']:.0f} s.",
+        f"Best epoch: {info['best_epoch']} of {len(info['history'])} run; training took {info['train_seconds']:.0f} s, "
+        f"{info.get('trainable_params', 0):,} of {info.get('total_params', 0):,} parameters trained, "
+        f"peak memory {info.get('peak_memory_mb', 0):.0f} MB.",
         "",
         "## Validation results",
         "",

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagstream.core.names import (
+    ATTRIBUTE_KEYS_OUTPUT,
+    ATTRIBUTES_OUTPUT,
     MODEL_NAME,
     SCORES_OUTPUT,
     TAG_HIERARCHY_OUTPUT,
@@ -68,7 +70,9 @@ output [
   {{ name: "{SCORES_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }},
   {{ name: "{TAG_NAMES_OUTPUT}" data_type: TYPE_STRING dims: [ -1 ] }},
   {{ name: "{TAG_THRESHOLDS_OUTPUT}" data_type: TYPE_FP32 dims: [ -1 ] }},
-  {{ name: "{TAG_HIERARCHY_OUTPUT}" data_type: TYPE_STRING dims: [ 1 ] }}
+  {{ name: "{TAG_HIERARCHY_OUTPUT}" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "{ATTRIBUTES_OUTPUT}" data_type: TYPE_STRING dims: [ 1 ] }},
+  {{ name: "{ATTRIBUTE_KEYS_OUTPUT}" data_type: TYPE_STRING dims: [ 1 ] }}
 ]
 
 dynamic_batching {{

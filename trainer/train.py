@@ -26,6 +26,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import ArtifactError
+from tagstream.trainer import extraction
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
 from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
@@ -55,6 +56,17 @@ class TrainResult:
     best_epoch: int = 0
     seconds: float = 0.0
     options: dict[str, object] = field(default_factory=dict)
+    trainable_params: int = 0  # what the optimizer updated (LoRA: the adapters and the head)
+    total_params: int = 0
+    peak_memory_mb: float = 0.0  # GPU: peak allocated; CPU: the process's peak resident set
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def seed_everything(seed: int) -> None:
@@ -160,7 +172,12 @@ def train_model(
     opts: TrainOptions,
     *,
     progress: bool = True,
+    extract_labels: tuple[str, ...] = (),
+    train_tags: list[list[str]] | None = None,
 ) -> TrainResult:
+    """With `extract_labels` (and the train items' `train_tags`, whose `key:value` values written in
+    the text are the token labels), a token head learns attribute extraction jointly: the loss is the
+    tag loss plus `opts.extract_weight` times the token cross-entropy."""
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -176,17 +193,29 @@ def train_model(
         model = TaggerModel.from_base(base, len(vocab), opts.max_length, opts.dropout)
         with torch.no_grad():
             model.head.bias.copy_(prior_logit)
+    if extract_labels and train_tags is None:
+        raise ValueError("extraction needs the train items' tags")
+    if model.config.extract_labels != tuple(extract_labels):  # a continued model keeps a head of the same labels
+        model.with_extraction(tuple(extract_labels))
     model.freeze_layers(opts.freeze_layers if opts.freeze_layers == "all" else int(opts.freeze_layers))
     if opts.lora:
         _apply_lora(model, opts.lora_r)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total_params = sum(p.numel() for p in model.parameters())
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
 
-    def epoch_ids(epoch: int) -> list[list[int]]:
+    def epoch_ids(epoch: int) -> tuple[list[list[int]], list[list[int]]]:
         texts = train_texts(random.Random(opts.seed * 1000 + epoch)) if callable(train_texts) else train_texts
-        return tokenize(tokenizer, texts, opts.max_length)
+        if not extract_labels:
+            return tokenize(tokenizer, texts, opts.max_length), []
+        ids, offsets = extraction.encode(tokenizer, texts, opts.max_length)
+        assert train_tags is not None
+        return ids, extraction.token_labels(offsets, texts, train_tags, extract_labels)
 
-    train_ids = epoch_ids(1)
+    train_ids, train_labels = epoch_ids(1)
     y_train_t = torch.tensor(y_train, dtype=torch.float32)
     loss_fn = make_loss(opts, y_train).to(device)
     optimizer = torch.optim.AdamW(param_groups(model, opts))
@@ -209,14 +238,23 @@ def train_model(
         t_epoch = time.perf_counter()
         model.train()
         if callable(train_texts) and epoch > 1:
-            train_ids = epoch_ids(epoch)
+            train_ids, train_labels = epoch_ids(epoch)
         batches = length_sorted_batches(
             [len(x) for x in train_ids], opts.batch_size, shuffle=True, seed=opts.seed + epoch
         )
         running, seen = 0.0, 0
         for b, input_ids, mask in iter_padded(train_ids, batches, tokenizer.pad_token_id):
-            logits = model(input_ids.to(device), mask.to(device))
-            loss = loss_fn(logits, y_train_t[b].to(device))
+            if extract_labels:
+                logits, tok_logits = model.forward_all(input_ids.to(device), mask.to(device))
+                assert tok_logits is not None
+                tok_target = extraction.pad_labels([train_labels[i] for i in b], input_ids.shape[1]).to(device)
+                tok_loss = nn.functional.cross_entropy(
+                    tok_logits.reshape(-1, tok_logits.shape[-1]), tok_target.reshape(-1), ignore_index=extraction.IGNORE
+                )
+                loss = loss_fn(logits, y_train_t[b].to(device)) + opts.extract_weight * tok_loss
+            else:
+                logits = model(input_ids.to(device), mask.to(device))
+                loss = loss_fn(logits, y_train_t[b].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if opts.grad_clip > 0:
@@ -273,4 +311,7 @@ def train_model(
         best_epoch,
         time.perf_counter() - t_start,
         opts.model_dump() | {"base_model": base},
+        trainable,
+        total_params,
+        peak_memory_mb(device),
     )

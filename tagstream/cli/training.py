@@ -1,4 +1,4 @@
-"""Commands of the training side: train, evaluate, predict."""
+"""Commands of the training side: train, evaluate, predict, explain, spans, add-tag."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def _existing_file(path: Path, what: str) -> Path:
     return path
 
 
+def span_table(metrics: dict[str, dict[str, float]], title: str) -> str:
+    lines = [f"{title}:", f"  {'key':<16} {'precision':>9} {'recall':>7} {'F1':>7} {'spans':>7}"]
+    for key, m in metrics.items():
+        lines.append(f"  {key[:16]:<16} {m['precision']:9.4f} {m['recall']:7.4f} {m['f1']:7.4f} {int(m['support']):7d}")
+    return "\n".join(lines)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @with_model_options(TrainOptions)
@@ -34,12 +41,18 @@ def register(app: typer.Typer) -> None:
 
         info = run_training(_existing_file(train, "--train"), _existing_file(val, "--val"), out, opts, echo=typer.echo)
         m = info["validation"]["model"]
-        typer.echo(f"saved {out}  (best epoch {info['best_epoch']}, {info['train_seconds']:.0f} s)")
+        typer.echo(
+            f"saved {out}  (best epoch {info['best_epoch']}, {info['train_seconds']:.0f} s, "
+            f"{info['trainable_params']:,} of {info['total_params']:,} parameters trained, "
+            f"peak memory {info['peak_memory_mb']:.0f} MB)"
+        )
         typer.echo(
             f"validation: micro-F1 {m['micro_f1']:.4f}  macro-F1 {m['macro_f1']:.4f}  samples-F1 {m['samples_f1']:.4f}"
         )
         for name, r in info["validation"]["references"].items():
             typer.echo(f"  {name:>9}: micro-F1 {r['micro_f1']:.4f}  macro-F1 {r['macro_f1']:.4f}")
+        if "extraction" in info["validation"]:
+            typer.echo(span_table(info["validation"]["extraction"], "validation attribute extraction"))
 
     @app.command()
     def evaluate(
@@ -69,6 +82,8 @@ def register(app: typer.Typer) -> None:
                 f"{name:>12} {m['micro_f1']:9.4f} {m['macro_f1']:9.4f} {m['samples_f1']:10.4f} "
                 f"{m['micro_precision']:8.4f} {m['micro_recall']:8.4f}"
             )
+        if res.get("extraction"):
+            typer.echo(span_table(res["extraction"], "attribute extraction (exact spans)"))
         typer.echo("")
         typer.echo(format_report(res["per_tag"], limit=report_rows))
 
@@ -89,14 +104,18 @@ def register(app: typer.Typer) -> None:
             texts = ds.texts
         else:
             ids, texts = [f"text-{i + 1}" for i in range(len(inputs))], inputs
-        for ident, text, tags in zip(ids, texts, tagger.tags(texts), strict=True):
+        for ident, text, tags, found in zip(ids, texts, tagger.tags(texts), tagger.extract(texts), strict=True):
             if as_json:
                 row = {"id": ident, "text": text, "tags": [{"tag": t, "score": round(s, 6)} for t, s in tags]}
+                if tagger.extracts:
+                    row["attributes"] = [e.as_dict() for e in found]
                 typer.echo(json.dumps(row, ensure_ascii=False))
             else:
                 typer.echo(f"{ident}: {text[:80]}")
                 for t, s in tags:
                     typer.echo(f"    {s:.3f}  {t}")
+                for e in found:
+                    typer.echo(f"    {e.score:.3f}  {e.key} = {e.value!r}  (characters {e.start}-{e.end}, extracted)")
 
     @app.command()
     def explain(
@@ -115,6 +134,43 @@ def register(app: typer.Typer) -> None:
         if html_out:
             html_out.write_text(render_html(e), encoding="utf-8")
             typer.echo(f"wrote {html_out}")
+
+    @app.command()
+    def spans(
+        data: Path = typer.Option(..., "--data", help="labelled JSON lines (e.g. the train split)"),
+        as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+        show: int = typer.Option(5, "--show", min=0, help="example items to print with their spans"),
+    ) -> None:
+        """Which `key:value` tags are written in the text: per key, how many items carry it and in how
+        many its value is found (the weak span labels that attribute extraction learns from)."""
+        from tagstream.trainer.data import load_dataset
+        from tagstream.trainer.spans import coverage, find_spans
+
+        ds = load_dataset(_existing_file(data, "--data"))
+        cov = coverage(ds.texts, ds.tag_lists)
+        extractable = [c.key for c in cov if c.extractable]
+        if as_json:
+            rows = [{**c.__dict__, "share": c.share, "extractable": c.extractable} for c in cov]
+            typer.echo(json.dumps({"data": str(data), "items": len(ds.items), "keys": rows}, indent=1))
+            return
+        typer.echo(f"{data}: {len(ds.items)} items")
+        typer.echo(f"{'key':<20} {'items':>8} {'in text':>8} {'share':>6} {'values':>7}  extractable")
+        for c in cov:
+            typer.echo(
+                f"{c.key[:20]:<20} {c.items:8d} {c.found:8d} {c.share:6.1%} {c.values:7d}  "
+                + ("yes" if c.extractable else "no")
+            )
+        keys = set(extractable)
+        shown = 0
+        for text, tags in zip(ds.texts, ds.tag_lists, strict=True):
+            if shown >= show or not keys:
+                break
+            found = find_spans(text, tags, keys)
+            if found:
+                typer.echo(
+                    "  " + text[:100] + "  ->  " + ", ".join(f"{s.key}={text[s.start : s.end]!r}" for s in found)
+                )
+                shown += 1
 
     @app.command("add-tag")
     def add_tag_cmd(

@@ -19,3 +19,8 @@ TAG_NAMES_OUTPUT: Final = "TAG_NAMES"
 TAG_THRESHOLDS_OUTPUT: Final = "TAG_THRESHOLDS"
 #: Output: the tag tree and its decoding (hierarchy.json, or empty), BYTES [batch, 1]; asked once per version.
 TAG_HIERARCHY_OUTPUT: Final = "TAG_HIERARCHY"
+#: Output: the attributes extracted from each text, a JSON list of {key, value, start, end, score}
+#: (character offsets into the text sent), BYTES [batch, 1]; "[]" from a model without extraction.
+ATTRIBUTES_OUTPUT: Final = "ATTRIBUTES"
+#: Output: the keys the version extracts, a JSON list (empty: none), BYTES [batch, 1]; asked once per version.
+ATTRIBUTE_KEYS_OUTPUT: Final = "ATTRIBUTE_KEYS"

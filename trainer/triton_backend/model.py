@@ -10,6 +10,9 @@ artefact in-process with it); `TritonPythonModel` adds the request handling.
 
 Inputs:  TEXT            BYTES [batch, 1]   UTF-8 product text (tokenised here, no hub access)
 Outputs: SCORES          FP32  [batch, n]   sigmoid score per tag
+         ATTRIBUTES      BYTES [batch, 1]   JSON list of extracted {key, value, start, end, score} ("[]"
+                                            from a version without extraction); computed only when asked
+         ATTRIBUTE_KEYS  BYTES [batch, 1]   JSON list of the keys the version extracts (once per version)
          TAG_NAMES       BYTES [batch, n]   tag names (ask for it once per version, not per request)
          TAG_THRESHOLDS  FP32  [batch, n]   each tag's decision threshold
 """
@@ -40,6 +43,39 @@ SCORES_OUTPUT = "SCORES"
 TAG_NAMES_OUTPUT = "TAG_NAMES"
 TAG_THRESHOLDS_OUTPUT = "TAG_THRESHOLDS"
 TAG_HIERARCHY_OUTPUT = "TAG_HIERARCHY"
+ATTRIBUTES_OUTPUT = "ATTRIBUTES"
+ATTRIBUTE_KEYS_OUTPUT = "ATTRIBUTE_KEYS"
+
+
+def decode_attributes(text: str, offsets, probs: np.ndarray, labels) -> list[dict]:
+    """Spans from one text's token label probabilities (tokens x BIO labels): each maximal B/I run of
+    one key, grown to whole words, scored by the mean probability of its tokens' labels. The same
+    decoding as tagstream.trainer.extraction.decode (a unit test compares them)."""
+    best = probs.argmax(-1)
+    runs: list[list] = []  # [start, end, key, [token indexes]]
+    for i, ((s, e), j) in enumerate(zip(offsets, best, strict=True)):
+        if e <= s:
+            continue
+        tag, _, key = labels[j].partition("-")
+        if tag == "B" or (tag == "I" and (not runs or runs[-1][2] != key or runs[-1][4])):
+            runs.append([s, e, key, [i], False])
+        elif tag == "I":
+            runs[-1][1] = e
+            runs[-1][3].append(i)
+        elif runs:
+            runs[-1][4] = True  # closed by an O
+    out: list[dict] = []
+    for start, end, key, _, _ in runs:
+        while start > 0 and text[start - 1].isalnum():
+            start -= 1
+        while end < len(text) and text[end].isalnum():
+            end += 1
+        if out and start < out[-1]["end"]:
+            continue
+        inside = [i for i, (s, e) in enumerate(offsets) if e > s and start <= s < end]
+        score = float(np.mean([probs[i, best[i]] for i in inside])) if inside else 0.0
+        out.append({"key": key, "value": text[start:end], "start": start, "end": end, "score": round(score, 4)})
+    return out
 
 
 class VersionError(Exception):
@@ -61,6 +97,9 @@ class VersionScorer:
         thr = json.loads((version_dir / "thresholds.json").read_text(encoding="utf-8"))
         self.thresholds = np.array([thr.get("per_tag", {}).get(t, thr["global"]) for t in self.tags], dtype=np.float32)
         self.max_length = int(cfg["max_length"])
+        self.extract_labels = list(cfg.get("extract_labels") or [])
+        self.attribute_keys = [label[2:] for label in self.extract_labels if label.startswith("B-")]
+        self.extract_head = None
         hierarchy = version_dir / "hierarchy.json"  # the tag tree and its decoding, for the clients
         self.hierarchy_json = hierarchy.read_text(encoding="utf-8") if hierarchy.is_file() else ""
         # Characters kept before tokenising: generous for max_length tokens, and bounds the work a
@@ -71,6 +110,8 @@ class VersionScorer:
         self.tokenizer = AutoTokenizer.from_pretrained(version_dir / "encoder", local_files_only=True)
         self.runtime = cfg.get("runtime", "torch")
         n_tags = len(self.tags)
+        if self.runtime == "onnx" and self.extract_labels:
+            raise VersionError("attribute extraction is served by the torch runtime only (export with --backend torch)")
         if self.runtime == "onnx":
             import onnxruntime as ort
 
@@ -114,6 +155,16 @@ class VersionScorer:
             self.head = torch.nn.Linear(hidden, n_tags)
             self.head.load_state_dict(head)
             self.head.eval()
+            if self.extract_labels:
+                extract = load_file(str(version_dir / "extract.safetensors"))
+                if tuple(extract["weight"].shape) != (len(self.extract_labels), hidden):
+                    raise VersionError(
+                        f"extract.safetensors has shape {tuple(extract['weight'].shape)}, expected "
+                        f"({len(self.extract_labels)}, {hidden}) from tagger.json and the encoder"
+                    )
+                self.extract_head = torch.nn.Linear(hidden, len(self.extract_labels))
+                self.extract_head.load_state_dict(extract)
+                self.extract_head.eval().to(device)
             if cfg.get("quantize") == "int8":
                 self.encoder = torch.ao.quantization.quantize_dynamic(
                     self.encoder, {torch.nn.Linear}, dtype=torch.qint8
@@ -126,21 +177,44 @@ class VersionScorer:
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Sigmoid scores, one row per text, one column per tag (texts longer than max_chars are cut)."""
+        return self.score_all(texts, attributes=False)[0]
+
+    def score_all(self, texts: list[str], attributes: bool = True) -> tuple[np.ndarray, list[list[dict]]]:
+        """Scores and, from a version that extracts (and when asked), each text's attributes (one
+        encoder pass for both; offsets are into the text as sent)."""
         torch = self.torch
+        extracting = attributes and self.extract_head is not None
         if not texts:
-            return np.zeros((0, len(self.tags)), dtype=np.float32)
+            return np.zeros((0, len(self.tags)), dtype=np.float32), []
         texts = [t[: self.max_chars] for t in texts]
-        enc = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="np")
+        enc = self.tokenizer(
+            texts,
+            truncation=True,
+            max_length=self.max_length,
+            padding=True,
+            return_tensors="np",
+            return_offsets_mapping=extracting,
+        )
         ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
         if self.runtime == "onnx":
-            return self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+            scores = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
+            return scores, [[] for _ in texts]
         with torch.inference_mode():
             ids_t = torch.from_numpy(ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
             hidden = self.encoder(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
             m = mask_t.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            return torch.sigmoid(self.head(pooled)).float().cpu().numpy()
+            scores = torch.sigmoid(self.head(pooled)).float().cpu().numpy()
+            if not extracting:
+                return scores, [[] for _ in texts]
+            probs = torch.softmax(self.extract_head(hidden).float(), -1).cpu().numpy()
+        found = []
+        for i, text in enumerate(texts):
+            n = int(mask[i].sum())
+            offsets = [tuple(int(x) for x in o) for o in enc["offset_mapping"][i][:n]]
+            found.append(decode_attributes(text, offsets, probs[i, :n], self.extract_labels))
+        return scores, found
 
 
 class TritonPythonModel:
@@ -160,6 +234,7 @@ class TritonPythonModel:
         self.thresholds = self.scorer.thresholds
         self._tag_names = np.array([t.encode("utf-8") for t in self.tags], dtype=np.object_)
         self._hierarchy = np.array([self.scorer.hierarchy_json.encode("utf-8")], dtype=np.object_)
+        self._attribute_keys = np.array([json.dumps(self.scorer.attribute_keys).encode("utf-8")], dtype=np.object_)
         # torch + transformers leave millions of long-lived objects; without this, each full GC
         # pass walks them all and stalls a request for ~0.5 s every second or so under load.
         gc.collect()
@@ -189,8 +264,9 @@ class TritonPythonModel:
             except ValueError as e:
                 responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"bad input: {e}"))
         flat = [t for _, texts in decoded for t in texts]
+        want_attributes = any(ATTRIBUTES_OUTPUT in (requests[r].requested_output_names() or ()) for r, _ in decoded)
         try:
-            scores = self.scorer.scores(flat)
+            scores, attributes = self.scorer.score_all(flat, attributes=want_attributes)
         except Exception as e:  # noqa: BLE001 - keep serving: fail these requests, not the model
             for r, _ in decoded:
                 responses[r] = pb_utils.InferenceResponse(error=pb_utils.TritonError(f"inference failed: {e}"))
@@ -208,6 +284,12 @@ class TritonPythonModel:
                 outputs.append(pb_utils.Tensor(TAG_THRESHOLDS_OUTPUT, np.tile(self.thresholds, (n, 1))))
             if TAG_HIERARCHY_OUTPUT in wanted:
                 outputs.append(pb_utils.Tensor(TAG_HIERARCHY_OUTPUT, np.tile(self._hierarchy, (n, 1))))
+            if ATTRIBUTE_KEYS_OUTPUT in wanted:
+                outputs.append(pb_utils.Tensor(ATTRIBUTE_KEYS_OUTPUT, np.tile(self._attribute_keys, (n, 1))))
+            if ATTRIBUTES_OUTPUT in wanted:
+                rows = attributes[start : start + n] if attributes else [[] for _ in range(n)]
+                found = np.array([[json.dumps(a, ensure_ascii=False).encode("utf-8")] for a in rows], dtype=np.object_)
+                outputs.append(pb_utils.Tensor(ATTRIBUTES_OUTPUT, found.reshape(n, 1)))
             responses[r] = pb_utils.InferenceResponse(output_tensors=outputs)
             start += n
         return responses

@@ -92,3 +92,12 @@ def test_export_to_a_repository_that_cannot_be_written(tmp_path):
         tagstream("export", "--model", str(model), "--repo", str(repo), check=False),
         "cannot write to the model repository",
     )
+
+
+def test_extracting_a_key_the_text_never_holds(tmp_path):
+    args = ["train", "--train", str(EXAMPLES / "catalogue.train.jsonl"), "--val", str(EXAMPLES / "catalogue.val.jsonl")]
+    one_line_error(
+        tagstream(*args, "--out", str(tmp_path / "m"), "--extract", "colour,material", check=False),
+        "--extract: no train text holds a value of material",
+    )
+    assert not (tmp_path / "m").exists()

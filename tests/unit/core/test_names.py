@@ -6,7 +6,15 @@ from tagstream.trainer.triton_backend import model as backend
 
 
 def test_backend_tensor_names_match_core():
-    for name in ("TEXT_INPUT", "SCORES_OUTPUT", "TAG_NAMES_OUTPUT", "TAG_THRESHOLDS_OUTPUT", "TAG_HIERARCHY_OUTPUT"):
+    for name in (
+        "TEXT_INPUT",
+        "SCORES_OUTPUT",
+        "TAG_NAMES_OUTPUT",
+        "TAG_THRESHOLDS_OUTPUT",
+        "TAG_HIERARCHY_OUTPUT",
+        "ATTRIBUTES_OUTPUT",
+        "ATTRIBUTE_KEYS_OUTPUT",
+    ):
         assert getattr(backend, name) == getattr(names, name), name
 
 
