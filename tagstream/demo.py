@@ -45,7 +45,8 @@ def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
     out = workdir / "model"
     echo("model: the repository is empty; training a small model on the sample catalogue (about 2 minutes on 2 cores)")
     train, val = Path(str(SAMPLE / "catalogue.train.jsonl")), Path(str(SAMPLE / "catalogue.val.jsonl"))
-    opts = TrainOptions(epochs=2, seed=13, max_items=1200, references=False)
+    # with attribute extraction (the sample's colour and gender words): tag events carry `attributes`
+    opts = TrainOptions(epochs=2, seed=13, max_items=1200, references=False, extract="auto", extract_weight=1.0)
     run_training(train, val, out, opts, echo=lambda *_: None)
     version, path = export_model(out, repo)
     echo(f"model: exported as version {version} ({path})")
@@ -172,6 +173,9 @@ def run_demo(
                 ", ".join(f"{t['tag']} ({t['score']:.2f})" for t in r.value["tags"][:5])
                 or "(no tag reached its threshold)"
             )
+            found = ", ".join(f"{a['key']}={a['value']!r}" for a in r.value.get("attributes") or [])
+            if found:
+                shown += f"  | extracted: {found}"
             echo(f"  {r.key} v{r.value['model_version']}{' [cached]' if r.value['cached'] else ''}: {shown}")
         tombstones = [r for r in run.tags if r.value is None]
         if tombstones:
