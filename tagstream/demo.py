@@ -46,7 +46,9 @@ def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
     echo("model: the repository is empty; training a small model on the sample catalogue (about 2 minutes on 2 cores)")
     train, val = Path(str(SAMPLE / "catalogue.train.jsonl")), Path(str(SAMPLE / "catalogue.val.jsonl"))
     # with attribute extraction (the sample's colour and gender words): tag events carry `attributes`
-    opts = TrainOptions(epochs=2, seed=13, max_items=1200, references=False, extract="auto", extract_weight=1.0)
+    # (at the default --extract-weight 0.1: on this sample, tags' validation micro-F1 is 0.78 with it, 0.85
+    # without, 0.55 at weight 1.0)
+    opts = TrainOptions(epochs=2, seed=13, max_items=1200, references=False, extract="auto")
     run_training(train, val, out, opts, echo=lambda *_: None)
     version, path = export_model(out, repo)
     echo(f"model: exported as version {version} ({path})")
