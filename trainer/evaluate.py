@@ -12,7 +12,7 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, load_dataset
-from tagstream.trainer.extraction import as_spans, gold_spans
+from tagstream.trainer.extraction import as_spans, gold_spans, keys_of
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
 from tagstream.trainer.predict import Tagger
 from tagstream.trainer.spans import span_metrics
@@ -83,7 +83,7 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         "references": {},
     }
     if tagger.extracts:
-        keys = {label[2:] for label in tagger.model.config.extract_labels if label != "O"}
+        keys = set(keys_of(tagger.model.config.extract_labels))
         gold = gold_spans(texts, ds.tag_lists, keys)
         result["extraction"] = span_metrics(gold, as_spans(tagger.extract(texts)))
     if references:

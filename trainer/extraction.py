@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from tagstream.core.errors import ArtifactError
-from tagstream.trainer.batching import length_sorted_batches
+from tagstream.trainer.batching import iter_padded, length_sorted_batches
 from tagstream.trainer.spans import Span, bio_labels, find_spans, spans_from_bio
 
 IGNORE = -100  # special tokens and padding: no token loss
@@ -24,6 +24,11 @@ IGNORE = -100  # special tokens and padding: no token loss
 
 def label_set(keys: Sequence[str]) -> tuple[str, ...]:
     return ("O", *(f"{p}-{k}" for k in keys for p in ("B", "I")))
+
+
+def keys_of(labels: Sequence[str]) -> list[str]:
+    """The keys of a BIO label set, in order (the inverse of `label_set`)."""
+    return [label[2:] for label in labels if label.startswith("B-")]
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,8 @@ def extract(model, tokenizer, texts: Sequence[str], *, batch_size: int = 128) ->
     ids, offsets = encode(tokenizer, texts, model.config.max_length)
     device = next(model.parameters()).device
     out: list[list[Extracted]] = [[] for _ in texts]
-    for b in length_sorted_batches([len(x) for x in ids], batch_size, shuffle=False):
-        width = max(len(ids[i]) for i in b)
-        input_ids = torch.full((len(b), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(b), width), dtype=torch.long)
-        for r, i in enumerate(b):
-            input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
-            mask[r, : len(ids[i])] = 1
+    batches = length_sorted_batches([len(x) for x in ids], batch_size, shuffle=False)
+    for b, input_ids, mask in iter_padded(ids, batches, tokenizer.pad_token_id):
         _, tok = model.forward_all(input_ids.to(device), mask.to(device))
         probs = torch.softmax(tok.float(), -1).cpu().numpy()
         for r, i in enumerate(b):

@@ -86,8 +86,9 @@ def extract_keys(spec: str, texts: list[str], tag_lists: list[list[str]]) -> lis
 
 
 def continued_extract_keys(model_dir: Path) -> list[str]:
-    labels = json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("extract_labels", [])
-    return [label[2:] for label in labels if label.startswith("B-")]
+    return extraction.keys_of(
+        json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("extract_labels", [])
+    )
 
 
 def run_training(
