@@ -34,6 +34,20 @@ def covered(sc: Scenario) -> int:
     return sum(1 for c in sc.outcomes() if c in sc.sent)
 
 
+def wait_for(condition, timeout: float, interval: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()) and time.monotonic() < deadline:
+        time.sleep(interval)
+    return value
+
+
+def consumed(w) -> float:
+    try:
+        return w.metric("tagstream_events_in_total")
+    except OSError:  # the metrics endpoint is not up yet
+        return 0.0
+
+
 def test_sigkill_five_times_over_20000_events(stack, titles, results):
     sc = Scenario(stack, "kill")
     n = 20_000
@@ -42,7 +56,10 @@ def test_sigkill_five_times_over_20000_events(stack, titles, results):
     kills = []
     for k in range(5):
         w = sc.start_worker(f"w{k}")
-        time.sleep(rng.uniform(1.5, 4.0))
+        # kill after a random amount of work, not of time: a fast machine must not finish the
+        # backlog first (5 x at most 3,500 consumed, replays included, stays under n)
+        target = rng.randint(1500, 3500)
+        wait_for(lambda: consumed(w) >= target, timeout=120, interval=0.05)
         w.kill()  # SIGKILL: no commit, no leave-group
         marks, committed = sc.processed_high_marks(), sc.committed()
         in_flight = sum(max(0, marks[p] + 1 - committed.get(p, 0)) for p in marks)
@@ -57,13 +74,6 @@ def test_sigkill_five_times_over_20000_events(stack, titles, results):
     assert rep.tagged + rep.superseded == n and rep.dead_lettered == 0
     # each kill can only replay what was published but not yet committed
     assert rep.duplicated <= rep.extra["in_flight_at_kills"], rep.extra
-
-
-def wait_for(condition, timeout: float, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()) and time.monotonic() < deadline:
-        time.sleep(interval)
-    return value
 
 
 def test_triton_and_redis_outages_mid_stream(stack, titles, results):
