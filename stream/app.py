@@ -155,7 +155,6 @@ class TaggerWorker:
             "value_serializer": "raw",
         }
         self.source = self.app.topic(s.input_topic, **raw)
-        self._topics = {name: self.app.topic(name, **raw) for name in (s.output_topic, s.dlq_topic)}
         self.app.agent(self.source, name="tag_products", concurrency=1)(self._agent)
         self._add_pages()
 
@@ -238,7 +237,11 @@ class TaggerWorker:
             await self.runtime.close()
 
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[Any]:
-        return await self._topics[topic].send(key=key, value=value, headers=headers)
+        # Straight to the app's producer (the same aiokafka producer and partitioner): `Topic.send`
+        # adds a FutureMessage, sensor calls and callbacks per message, and awaits between messages
+        # so that each became its own produce request. Measured on the forward-only app: 3x events/s.
+        producer = await self.app.maybe_start_producer()
+        return await producer.send(topic, key, value, None, None, headers)
 
     # --- the agent -------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT) -> None:

@@ -36,8 +36,6 @@ from tagstream.stream.events import (
     ExtractedAttribute,
     ProductUpdate,
     TagEvent,
-    TagScore,
-    WordWeight,
 )
 from tagstream.stream.records import Record
 from tagstream.stream.results import BatchOutcome, BatchStats, Deleted, Rejected, Result, Tagged
@@ -280,19 +278,23 @@ class BatchProcessor:
                 results.append(Rejected(c.record, "inference", failed[c.content_hash], w.superseded))
             else:
                 s = scored[c.content_hash]
-                tag_event = TagEvent(
-                    product_id=ev.product_id,
-                    source_event_id=ev.event_id,
-                    superseded_event_ids=list(w.superseded),
-                    tags=[TagScore(tag=t, score=round(score, 6)) for t, score in s.tags],
-                    model_name=self.model_name,
-                    model_version=s.version,
-                    content_hash=c.content_hash,
-                    cached=s.cached,
-                    explanations=None
-                    if s.why is None
-                    else {t: [WordWeight(word=w, weight=x) for w, x in words] for t, words in s.why.items()},
-                    attributes=s.attributes,
+                # one validation of plain data (pydantic-core builds the nested models): a TagScore
+                # built per tag in Python cost ~70 % of building the event
+                tag_event = TagEvent.model_validate(
+                    {
+                        "product_id": ev.product_id,
+                        "source_event_id": ev.event_id,
+                        "superseded_event_ids": list(w.superseded),
+                        "tags": [{"tag": t, "score": round(score, 6)} for t, score in s.tags],
+                        "model_name": self.model_name,
+                        "model_version": s.version,
+                        "content_hash": c.content_hash,
+                        "cached": s.cached,
+                        "explanations": None
+                        if s.why is None
+                        else {t: [{"word": w, "weight": x} for w, x in words] for t, words in s.why.items()},
+                        "attributes": s.attributes,
+                    }
                 )
                 results.append(Tagged(c.record, tag_event))
         return results

@@ -123,12 +123,22 @@ class Publisher:
             budget = max(0, budget - excess * 3 // 4 - 1024)
         return Message(self.dlq_topic, rec.key[:1024] if rec.key else rec.key, value, [], result)
 
+    async def _start_send(self, m: Message) -> Awaitable[Any]:
+        """The send's acknowledgement; a send refused at once (a message over the producer's size
+        limit, a producer that stopped) is a failed acknowledgement, handled like a late one."""
+        try:
+            return await self._send(m.topic, m.key, m.value, m.headers)
+        except Exception as e:  # noqa: BLE001 - every failure becomes this message's outcome
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(e)
+            return failed
+
     async def publish(self, results: Sequence[Result]) -> PublishReport:
         report = PublishReport()
         pending = [self.message(r) for r in results]
         attempt = 0
         while pending:
-            futures = [await self._send(m.topic, m.key, m.value, m.headers) for m in pending]
+            futures = [await self._start_send(m) for m in pending]
             outcomes = await asyncio.gather(*futures, return_exceptions=True)
             now = time.time()
             retry: list[Message] = []

@@ -36,12 +36,15 @@ def main() -> None:
     )
     app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source, sink = app.topic(s.input_topic, **raw), app.topic(s.output_topic, **raw)
+    source = app.topic(s.input_topic, **raw)
 
     @app.agent(source, concurrency=1)
     async def forward(stream: Any) -> None:
         async for events in stream.noack_take(s.batch_max, within=s.batch_wait_s):
-            futures = [await sink.send(key=e.message.key, value=e.message.value) for e in events]
+            producer = await app.maybe_start_producer()  # as the worker sends (stream/app.py)
+            futures = [
+                await producer.send(s.output_topic, e.message.key, e.message.value, None, None, []) for e in events
+            ]
             await asyncio.gather(*futures)
             for e in events:
                 await stream.ack(e)

@@ -59,7 +59,7 @@ def test_sigkill_five_times_over_20000_events(stack, titles, results):
         # kill after a random amount of work, not of time: a fast machine must not finish the
         # backlog first (5 x at most 3,500 consumed, replays included, stays under n)
         target = rng.randint(1500, 3500)
-        wait_for(lambda: consumed(w) >= target, timeout=120, interval=0.05)
+        wait_for(lambda w=w, target=target: consumed(w) >= target, timeout=120, interval=0.05)
         w.kill()  # SIGKILL: no commit, no leave-group
         marks, committed = sc.processed_high_marks(), sc.committed()
         in_flight = sum(max(0, marks[p] + 1 - committed.get(p, 0)) for p in marks)

@@ -127,3 +127,26 @@ def test_dead_letters_that_cannot_be_published_fail_the_batch():
     broker = FakeBroker(failing={"out", "dlq"})
     with pytest.raises(PublishError, match="could not be published after 3 attempts"):
         asyncio.run(publisher(broker, max_attempts=3).publish([tagged()]))
+
+
+class RefusingBroker(FakeBroker):
+    """Refuses the tag events of `refused` keys at once, as aiokafka does for a message over its
+    request size (the send raises instead of returning a future that fails later)."""
+
+    def __init__(self, refused):
+        super().__init__()
+        self.refused = set(refused)
+
+    async def send(self, topic, key, value, headers):
+        if topic == "out" and key in self.refused:
+            raise ValueError("the message is larger than the request size")
+        return await super().send(topic, key, value, headers)
+
+
+def test_a_send_refused_at_once_becomes_a_dead_letter_like_a_failed_ack():
+    broker = RefusingBroker(refused={b"p-big"})
+    report = asyncio.run(publisher(broker).publish([tagged("p-big"), tagged("p-ok")]))
+    assert [t for t, *_ in broker.sent] == ["out", "dlq"]
+    dl = json.loads(broker.sent[1][2])
+    assert dl["stage"] == "publish" and "larger than the request size" in dl["error"]
+    assert report.tag_events["tags"] == 1 and report.dead_letters["publish"] == 1
