@@ -28,27 +28,28 @@ def saved_params(model_dir: Path) -> int:
 
 def lora(r: dict) -> list[str]:
     out = [
-        "| flipkart | trainable parameters | s / epoch | best epoch (of run) | test micro-F1 | test macro-F1 | served by Triton: max score diff |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | run | trainable parameters | s / epoch | best epoch (of run) | test micro-F1 | test macro-F1 | served by Triton: max score diff |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, m in r["runs"]["flipkart"].items():
-        t = m["test"]
-        params = f"{m['trainable_params'] or saved_params(Path(m['model'])):,}"
-        served = m.get("served_by_triton", {}).get("max_abs_score_diff")
-        out.append(
-            f"| {name.replace('_', ' ')} | {params} | {m['seconds_per_epoch']:.0f} | {m['best_epoch']} ({m['epochs_run']}) | "
-            f"{t['micro_f1']:.4f} | {t['macro_f1']:.4f} | {'' if served is None else f'{served:.1e}'} |"
-        )
-    p = r.get("probe_2000_items_1_epoch", {}).get("flipkart")
-    if p:
+    for ds, runs in r["runs"].items():
+        for name, m in runs.items():
+            t = m["test"]
+            params = f"{m['trainable_params'] or saved_params(Path(m['model'])):,}"
+            served = m.get("served_by_triton", {}).get("max_abs_score_diff")
+            out.append(
+                f"| {ds} | {name.replace('_', ' ')} | {params} | {m['seconds_per_epoch']:.0f} | "
+                f"{m['best_epoch']} ({m['epochs_run']}) | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} | "
+                f"{'' if served is None else f'{served:.1e}'} |"
+            )
+    out.append("")
+    for ds, p in r.get("probe_2000_items_1_epoch", {}).items():
         f, l8 = p["full_fine_tuning"], p["lora_r8"]
-        out += [
-            "",
-            f"Side by side (2,000 items, one epoch each, same moment): full fine-tuning {f['train_seconds']:.0f} s and "
-            f"{f['peak_memory_mb']:.0f} MB peak resident memory, LoRA r8 {l8['train_seconds']:.0f} s "
-            f"({l8['train_seconds'] / f['train_seconds']:.2f}x) and {l8['peak_memory_mb']:.0f} MB "
-            f"({l8['peak_memory_mb'] / f['peak_memory_mb']:.2f}x).",
-        ]
+        out.append(
+            f"Side by side on {ds} (2,000 items, one epoch each, same moment): full fine-tuning "
+            f"{f['train_seconds']:.0f} s and {f['peak_memory_mb']:.0f} MB peak resident memory, LoRA r8 "
+            f"{l8['train_seconds']:.0f} s ({l8['train_seconds'] / f['train_seconds']:.2f}x) and "
+            f"{l8['peak_memory_mb']:.0f} MB ({l8['peak_memory_mb'] / f['peak_memory_mb']:.2f}x)."
+        )
     return out
 
 

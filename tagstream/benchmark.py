@@ -48,6 +48,7 @@ class Drain:
     seconds: float
     events_per_s: float
     cpu_cores: dict[str, float] = field(default_factory=dict)  # cores each process used while draining
+    cpu_ms_per_event: dict[str, float] = field(default_factory=dict)  # each process's CPU per event drained
 
 
 @dataclass
@@ -187,7 +188,14 @@ class Bench:
         cpu1 = _cpu(procs)
         wall = max(time.monotonic() - first[0], 1e-9)
         span = max(max(stamps) - min(stamps), 1e-9)
-        return Drain(n, span, (n - 1) / span, {k: round((cpu1[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu1})
+        used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+        return Drain(
+            n,
+            span,
+            (n - 1) / span,
+            {k: round(v / wall, 2) for k, v in used.items()},
+            {k: round(1000 * v / n, 3) for k, v in used.items()},
+        )
 
     async def _kafka_clients(self, topics: dict[str, str], *, auto_commit: bool) -> tuple[Any, Any]:
         """A started consumer of the input topic (in the run's group) and a producer, for the loops
@@ -285,26 +293,30 @@ class Bench:
         finally:
             fwd.stop()
 
-    def forward_raw(self, label: str = "raw", batch: int = 32) -> float:
+    def forward_raw(self, label: str = "raw", batch: int = 32) -> Drain:
+        """The loop runs in this process: its CPU is this process's while it drains."""
         topics = self._topics(label)
         n = len(self.texts)
         self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
 
-        async def go() -> float:
+        async def go() -> Drain:
             consumer, producer = await self._kafka_clients(topics, auto_commit=False)
             try:
-                done, t0 = 0, None
+                done, t0, cpu0 = 0, 0.0, 0.0
                 while done < n:
                     got = await consumer.getmany(timeout_ms=1000, max_records=batch)
                     msgs = [m for ms in got.values() for m in ms]
-                    if t0 is None and msgs:
-                        t0 = time.perf_counter()
+                    if not done and msgs:
+                        t0, cpu0 = time.perf_counter(), time.process_time()
                     futures = [await producer.send(topics["output_topic"], key=m.key, value=m.value) for m in msgs]
                     await asyncio.gather(*futures)
                     if msgs:
                         await consumer.commit()
                     done += len(msgs)
-                return n / (time.perf_counter() - (t0 or time.perf_counter()))
+                wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+                return Drain(
+                    n, wall, n / wall, {"raw loop": round(cpu / wall, 2)}, {"raw loop": round(1000 * cpu / n, 3)}
+                )
             finally:
                 await consumer.stop()
                 await producer.stop()
@@ -427,9 +439,17 @@ def run_bench(
             got["c"] = bench.naive(f"c{r}")
             topics_events = event_stream(texts, len(texts), f"b{r}-cached")
             bench.stream(f"warm{r}", cached_from=topics_events)  # fills the cache with this content
-            got["d"] = bench.stream(f"d{r}", cached_from=topics_events).events_per_s
-            got["p"] = bench.forward_faust(f"p{r}").events_per_s
-            got["raw"] = bench.forward_raw(f"raw{r}")
+            d = bench.stream(f"d{r}", cached_from=topics_events)
+            p = bench.forward_faust(f"p{r}")
+            raw = bench.forward_raw(f"raw{r}")
+            got["d"], got["p"], got["raw"] = d.events_per_s, p.events_per_s, raw.events_per_s
+            got["cpu_ms_per_event"] = {
+                "b: worker": b.cpu_ms_per_event.get("worker1"),
+                "b: triton": b.cpu_ms_per_event.get("triton"),
+                "d: worker": d.cpu_ms_per_event.get("worker1"),
+                "p: forward app": p.cpu_ms_per_event.get("forward"),
+                "raw: loop": raw.cpu_ms_per_event["raw loop"],
+            }
             echo("  " + "  ".join(f"{k} {v:.0f}" for k, v in got.items() if isinstance(v, float)))
             rounds.append(got)
         latency = [
@@ -460,6 +480,10 @@ def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], confi
         "events_per_s": med,
         "ratios": ratios,
         "cpu_cores_during_b": rounds[len(rounds) // 2]["b_cpu_cores"],
+        # CPU time per event (ms) of the process doing the work in each point, median of the rounds
+        "cpu_ms_per_event": {
+            k: statistics.median(r["cpu_ms_per_event"][k] or 0.0 for r in rounds) for k in rounds[0]["cpu_ms_per_event"]
+        },
         "latency": latency,
         "rounds": [{k: v for k, v in r.items() if k != "b_cpu_cores"} for r in rounds],
     }
@@ -481,6 +505,9 @@ def table(result: dict[str, Any]) -> str:
     lines += ["", "| ratio (within each round) | median | per round |", "|---|---|---|"]
     for k, v in result["ratios"].items():
         lines.append(f"| {k} | {v['median']:.2f} | {', '.join(f'{x:.2f}' for x in v['rounds'])} |")
+    lines += ["", "| CPU per event (process, point) | ms |", "|---|---|"]
+    for k, v in result.get("cpu_ms_per_event", {}).items():
+        lines.append(f"| {k} | {v:.3f} |")
     lines += ["", "| load | events/s | p50 | p95 | p99 | mean batch inference |", "|---|---|---|---|---|---|"]
     for e in result["latency"]:
         lines.append(

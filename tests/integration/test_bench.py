@@ -28,5 +28,7 @@ def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
     assert {"a", "t", "b", "c", "d", "p", "raw"} <= set(result["events_per_s"])
     assert all(v > 0 for v in result["events_per_s"].values())
     assert {"b/a", "b/t", "d/p", "p/raw"} <= set(result["ratios"])
+    cpu = result["cpu_ms_per_event"]
+    assert {"b: worker", "d: worker", "p: forward app", "raw: loop"} <= set(cpu) and min(cpu.values()) >= 0
     assert result["latency"][0]["events"] >= 20 and result["machine"]["cores"] >= 1
     assert out.with_suffix(".png").is_file() and "| b: tagstream end to end" in res.stdout
