@@ -482,7 +482,8 @@ def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], confi
         "cpu_cores_during_b": rounds[len(rounds) // 2]["b_cpu_cores"],
         # CPU time per event (ms) of the process doing the work in each point, median of the rounds
         "cpu_ms_per_event": {
-            k: statistics.median(r["cpu_ms_per_event"][k] or 0.0 for r in rounds) for k in rounds[0]["cpu_ms_per_event"]
+            k: round(statistics.median(r["cpu_ms_per_event"][k] or 0.0 for r in rounds), 3)
+            for k in rounds[0]["cpu_ms_per_event"]
         },
         "latency": latency,
         "rounds": [{k: v for k, v in r.items() if k != "b_cpu_cores"} for r in rounds],
