@@ -89,11 +89,16 @@ class ScoredBatch:
     attributes: list[list[ExtractedAttribute]] | None = None  # per text, from a version that extracts
 
 
+def _text(cell: Any) -> str:
+    """One cell of a BYTES tensor as text."""
+    return cell.decode("utf-8") if isinstance(cell, bytes) else str(cell)
+
+
 def _json_cells(arr: np.ndarray | None) -> list[Any]:
     """A BYTES [n, 1] tensor of JSON texts, decoded."""
     if arr is None:
         return []
-    return [json.loads(x.decode("utf-8") if isinstance(x, bytes) else str(x)) for x in arr.reshape(-1)]
+    return [json.loads(_text(x)) for x in arr.reshape(-1)]
 
 
 def classify_error(e: InferenceServerException) -> TritonClientError:
@@ -238,24 +243,21 @@ class TritonTagger:
         async with self._info_lock:
             if version not in self._info:
                 wanted = [TAG_NAMES_OUTPUT, TAG_THRESHOLDS_OUTPUT, TAG_HIERARCHY_OUTPUT, ATTRIBUTE_KEYS_OUTPUT]
-                res = None
-                for n in (4, 3):  # versions exported before models extracted attributes
+                # older versions lack outputs: no attribute keys (3 outputs), nor a tag tree (2)
+                for n in (4, 3, 2):
                     try:
                         res = await self._infer_raw([""], wanted[:n], version=version)
                         break
                     except (BadInput, ServerError):
-                        continue
-                if res is None:  # nor carried their tag tree
-                    res = await self._infer_raw([""], wanted[:2], version=version)
-                names = tuple(
-                    x.decode("utf-8") if isinstance(x, bytes) else str(x) for x in res.as_numpy(TAG_NAMES_OUTPUT)[0]
-                )
+                        if n == 2:
+                            raise
+                names = tuple(_text(x) for x in res.as_numpy(TAG_NAMES_OUTPUT)[0])
                 thresholds = res.as_numpy(TAG_THRESHOLDS_OUTPUT)[0].astype(np.float32)
                 tree = res.as_numpy(TAG_HIERARCHY_OUTPUT)
                 hierarchy = None
                 if tree is not None:
                     raw = tree.reshape(-1)[0]
-                    hierarchy = TagHierarchy.from_json(raw.decode("utf-8") if isinstance(raw, bytes) else str(raw))
+                    hierarchy = TagHierarchy.from_json(_text(raw))
                 keys = _json_cells(res.as_numpy(ATTRIBUTE_KEYS_OUTPUT))
                 attribute_keys = tuple(str(k) for k in keys[0]) if keys else ()
                 self._info[version] = ModelInfo(self.model_name, version, names, thresholds, hierarchy, attribute_keys)
