@@ -24,7 +24,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import DataError
 from tagstream.trainer.data import load_dataset
-from tagstream.trainer.model import HEAD_FILE, TaggerModel
+from tagstream.trainer.model import CONFIG_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.predict import embed_texts
 from tagstream.trainer.staging import replacing_directory
 from tagstream.trainer.thresholds import GRID
@@ -96,7 +96,7 @@ def add_tag(
         save_file({"weight": weight.contiguous(), "bias": bias.contiguous()}, str(tmp / HEAD_FILE))
         new_vocab.save(tmp)
         new_thresholds.save(tmp)
-        cfg_path = tmp / "tagger.json"
+        cfg_path = tmp / CONFIG_FILE
         cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         cfg["n_tags"] = len(new_vocab.tags)
         cfg_path.write_text(json.dumps(cfg, indent=1), encoding="utf-8")

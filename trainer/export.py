@@ -182,7 +182,8 @@ def export_model(
     for name in (ENCODER_DIR, HEAD_FILE, CONFIG_FILE, LABELS_FILE, THRESHOLDS_FILE):
         if not (model_dir / name).exists():
             raise ArtifactError(f"{model_dir / name} is missing: is {model_dir} a tagstream model directory?")
-    extracts = bool(json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8")).get("extract_labels"))
+    cfg = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    extracts = bool(cfg.get("extract_labels"))
     if extracts and backend != "torch":
         raise ArtifactError(
             f"{model_dir} extracts attributes, which only the torch backend serves: export with --backend torch"
@@ -195,7 +196,6 @@ def export_model(
     except OSError as e:
         raise ArtifactError(f"cannot write to the model repository {repo}: {e.strerror or e}") from None
     try:
-        cfg = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
         cfg.update(runtime=backend, quantize=quantize)
         if quantize and backend == "onnx":
             cfg["quantize_per_channel"] = per_channel

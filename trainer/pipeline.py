@@ -20,6 +20,7 @@ from tagstream.trainer import extraction
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
+from tagstream.trainer.model import CONFIG_FILE
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
 from tagstream.trainer.spans import coverage, extractable_keys, span_metrics
@@ -87,7 +88,7 @@ def extract_keys(spec: str, texts: list[str], tag_lists: list[list[str]]) -> lis
 
 def continued_extract_keys(model_dir: Path) -> list[str]:
     return extraction.keys_of(
-        json.loads((model_dir / "tagger.json").read_text(encoding="utf-8")).get("extract_labels", [])
+        json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8")).get("extract_labels", [])
     )
 
 
