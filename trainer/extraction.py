@@ -59,7 +59,7 @@ def token_labels(
 ) -> list[list[int]]:
     """Label ids per token: where the item's own `key:value` tags are written (special tokens ignored)."""
     index = {label: i for i, label in enumerate(labels)}
-    keys = {label[2:] for label in labels if label != "O"}
+    keys = set(keys_of(labels))
     out = []
     for offs, text, tags in zip(offsets, texts, tag_lists, strict=True):
         names = bio_labels(offs, find_spans(text, tags, keys))
