@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import pytest
 
 from tagstream.clients.producer import OutEvent, produce
-from tagstream.clients.subscriber import read_topic
 from tagstream.core.names import MODEL_NAME
 from tagstream.core.text import model_text
 from tagstream.localstack.stack import LocalStack
@@ -20,6 +19,7 @@ from tagstream.stream.triton_client import TritonTagger
 from tagstream.trainer.export import export_model
 from tagstream.trainer.predict import Tagger
 from tests.conftest import EXAMPLES
+from tests.integration.topics import read_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -101,22 +101,7 @@ def test_streamed_tag_events_carry_values_never_seen_in_training(extracting):
         return out
 
     def collect(n: int) -> list:
-        got: list = []
-
-        async def go():
-            async for r in read_topic(stack.broker.url, topics["output_topic"], idle_timeout_s=None):
-                got.append(r)
-                if len(got) >= n:
-                    return
-
-        async def bounded():
-            try:
-                await asyncio.wait_for(go(), 120)
-            except TimeoutError:
-                pass
-
-        asyncio.run(bounded())
-        return got
+        return read_until(stack.broker.url, topics["output_topic"], n, timeout=120)
 
     asyncio.run(produce(stack.broker.url, topics["input_topic"], events("1")))
     first = collect(len(TITLES))

@@ -13,13 +13,13 @@ import pytest
 
 from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.publish import publish
-from tagstream.clients.subscriber import read_topic
 from tagstream.core.names import MODEL_NAME
 from tagstream.core.text import model_text
 from tagstream.localstack.scrape import metric_sum, scrape
 from tagstream.localstack.stack import LocalStack
 from tagstream.trainer.export import export_model
 from tagstream.trainer.predict import Tagger
+from tests.integration.topics import read_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 IN, OUT, DLQ = "product-updates", "product-tags", "product-tags.dlq"
@@ -69,27 +69,7 @@ def send(system, events: list[OutEvent]) -> None:
 
 
 def wait_for(system, topic: str, want, n: int, timeout: float = 90.0, distinct=None) -> list:
-    """Messages on `topic` accepted by `want`, until n of them arrived (with `distinct`, n different
-    `distinct(record)` values: replays count once) or the timeout passed; what arrived by then."""
-    got: list = []
-
-    async def go():
-        seen = set()
-        async for r in read_topic(system["broker"].url, topic, idle_timeout_s=None):
-            if want(r):
-                got.append(r)
-                seen.add(distinct(r) if distinct else len(got))
-                if len(seen) >= n:
-                    return
-
-    async def bounded():
-        try:
-            await asyncio.wait_for(go(), timeout)
-        except TimeoutError:
-            pass
-
-    asyncio.run(bounded())
-    return got
+    return read_until(system["broker"].url, topic, n, want=want, timeout=timeout, distinct=distinct)
 
 
 def triton_inference_count(system) -> float:
