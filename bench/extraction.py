@@ -19,23 +19,17 @@ import time
 from collections import Counter
 from pathlib import Path
 
+# bench/methods.py, beside this script: the configuration chosen by bench/full_runs.py, JSONL helpers
+from methods import FLAGS as CONFIG_C
+from methods import read_jsonl, write_jsonl
+
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import evaluate_model_dir
 from tagstream.trainer.extraction import as_spans, gold_spans
 from tagstream.trainer.predict import Tagger
 from tagstream.trainer.spans import extractable_keys, split_tag
 
-FLAGS = ["--lr", "1e-4", "--head-lr", "5e-3", "--pos-weight-cap", "3", "--field-dropout", "0.1", "--no-references"]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    return path
+FLAGS = [*CONFIG_C, "--no-references"]
 
 
 def rare_values(rows: list[dict], keys: list[str], below: int) -> set[str]:
