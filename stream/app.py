@@ -27,7 +27,7 @@ from typing import Any
 
 import faust
 from faust.auth import SASLCredentials, SSLCredentials
-from faust.types import TP
+from faust.types import TP, ProducerT
 from faust.types.auth import CredentialsT, SASLMechanism
 
 from tagstream.stream.cache import TagCache
@@ -240,8 +240,10 @@ class TaggerWorker:
         # Straight to the app's producer (the same aiokafka producer and partitioner): `Topic.send`
         # adds a FutureMessage, sensor calls and callbacks per message, and awaits between messages
         # so that each became its own produce request. Measured on the forward-only app: 3x events/s.
-        producer = await self.app.maybe_start_producer()
-        return await producer.send(topic, key, value, None, None, headers)
+        # Not `app.maybe_start_producer()` either: it is wrapped in a stampede guard that yields to
+        # the event loop on every call, so the producer's sender sent each message of a batch in its
+        # own request (measured: 7 produce requests per 32-event batch instead of under one).
+        return await (await started_producer(self.app)).send(topic, key, value, None, None, headers)
 
     # --- the agent -------------------------------------------------------------------------
     async def _agent(self, stream: faust.StreamT) -> None:
@@ -443,6 +445,14 @@ class TaggerWorker:
             assigned = 0
         ready, body = self.state.readiness(triton=triton, redis=redis, assigned_partitions=assigned)
         return web.json(body, status=200 if ready else 503)
+
+
+async def started_producer(app: faust.App) -> ProducerT:
+    """The app's producer, started if it is not yet; never yields to the event loop once started, so
+    the messages of a batch sent in a row share produce requests."""
+    producer = app.producer
+    await producer.maybe_start()
+    return producer
 
 
 def broker_credentials(s: WorkerSettings) -> CredentialsT | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+from tagstream.stream.app import started_producer
 from tagstream.stream.faust_transport import consumer_url
 from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
@@ -41,7 +42,7 @@ def main() -> None:
     @app.agent(source, concurrency=1)
     async def forward(stream: Any) -> None:
         async for events in stream.noack_take(s.batch_max, within=s.batch_wait_s):
-            producer = await app.maybe_start_producer()  # as the worker sends (stream/app.py)
+            producer = await started_producer(app)  # as the worker sends (stream/app.py)
             futures = [
                 await producer.send(s.output_topic, e.message.key, e.message.value, None, None, []) for e in events
             ]
