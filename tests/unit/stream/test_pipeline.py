@@ -258,3 +258,48 @@ def test_a_cached_result_without_explanations_is_a_miss_when_they_are_asked_for(
     explaining = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=1)
     out = run(explaining, [rec(1, "a")])
     assert not out.results[0].event.cached and out.results[0].event.explanations is not None
+
+
+def test_one_pass_decoding_gives_what_step_by_step_decoding_gives(monkeypatch):
+    """Events are parsed and validated in one pass of pydantic-core, falling back to json.loads +
+    model_validate when that fails: every malformed and unusual case of the reliability suite
+    (BOM, lone surrogates, huge numbers, NaN, nesting, wrong keys, ...) must get the same outcome
+    as with the step-by-step path alone."""
+    from tagstream.stream.events import ProductUpdate
+    from tests.reliability.cases import malformed, unusual_valid
+
+    p = BatchProcessor(tagger=FakeTagger(), cache=FakeCache(), model_name="m", limits=EventLimits())
+    cases = malformed() + unusual_valid()
+    records = [Record("in", 0, i, c.key, c.value) for i, c in enumerate(cases)]
+    one_pass = [p._decode_one(r) for r in records]
+    fast_path_used = sum(1 for r in records if r.value is not None and _parses_in_one_pass(r.value))
+
+    original = ProductUpdate.model_validate_json
+
+    def never_in_one_pass(*args, **kwargs):
+        return original(b"not json")  # raises ValidationError: every event takes the step-by-step path
+
+    monkeypatch.setattr(ProductUpdate, "model_validate_json", never_in_one_pass)
+    step_by_step = [p._decode_one(r) for r in records]
+    assert len(cases) >= 60 and fast_path_used >= 15  # both paths are exercised
+    for case, a, b in zip(cases, one_pass, step_by_step, strict=True):
+        if isinstance(b, Rejected):
+            assert isinstance(a, Rejected) and (a.stage, a.reason) == (b.stage, b.reason), case.label
+        else:
+            assert not isinstance(a, Rejected) and (a.event, a.text, a.content_hash) == (
+                b.event,
+                b.text,
+                b.content_hash,
+            ), case.label
+
+
+def _parses_in_one_pass(value: bytes) -> bool:
+    from pydantic import ValidationError
+
+    from tagstream.stream.events import ProductUpdate
+
+    try:
+        ProductUpdate.model_validate_json(value, context={"limits": EventLimits()})
+    except ValidationError:
+        return False
+    return True
