@@ -525,12 +525,15 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5), dpi=110)
     eps = result["events_per_s"]
-    ax1.bar(list(eps), list(eps.values()), color="tab:blue")
-    ax1.set_ylabel("events/s (median of rounds)")
+    names = list(eps)[::-1]  # first point at the top
+    ax1.barh(names, [eps[n] for n in names], color="tab:blue")
+    ax1.set_xscale("log")  # from naive serving (tens) to the raw loop (tens of thousands)
+    ax1.set_xlabel("events/s (median of rounds, log scale)")
     ax1.set_title("throughput")
-    ax1.tick_params(axis="x", rotation=45)
+    for i, n in enumerate(names):
+        ax1.text(eps[n], i, f" {eps[n]:,.0f}", va="center", fontsize=7)
     for e in result["latency"]:
         lat = e["latencies_ms"]
         ax2.plot(lat, [i / len(lat) for i in range(len(lat))], label=f"{e['rate']:.0f} ev/s")
