@@ -157,8 +157,8 @@ class BatchProcessor:
         if len(rec.value) > self.limits.max_event_bytes:
             return Rejected(rec, "decode", f"event too large: {len(rec.value)} > {self.limits.max_event_bytes} bytes")
         try:
-            # the common case in one pass of pydantic-core (JSON parse and validation: ~35 % less CPU
-            # than json.loads + model_validate); any failure takes the step-by-step path below, which
+            # the common case in one pass of pydantic-core (measured: this step 25 % less CPU than
+            # json.loads + model_validate); any failure takes the step-by-step path below, which
             # decides and words the reason, so a rejected event reads the same either way
             ev = ProductUpdate.model_validate_json(rec.value, context=self._context)
         except ValidationError:
