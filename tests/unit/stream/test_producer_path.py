@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import faust
+import pytest
 from mode import Service
 
 from tagstream.stream.app import started_producer
@@ -16,6 +17,16 @@ from tagstream.stream.app import started_producer
 
 class _Producer(Service):
     """Stands in for the app's producer: a mode service, started like faust's."""
+
+
+@pytest.fixture
+async def app_and_producer():
+    """A faust app whose producer is a `_Producer`, not started; stopped after the test."""
+    producer = _Producer()
+    app = faust.App("t-producer-path", broker="kafka://127.0.0.1:1")
+    app._producer = producer  # type: ignore[assignment]
+    yield app, producer
+    await producer.stop()
 
 
 async def _yields(coro: object) -> tuple[bool, object]:
@@ -26,41 +37,26 @@ async def _yields(coro: object) -> tuple[bool, object]:
     return bool(ran), result
 
 
-async def test_started_producer_does_not_yield_once_started():
-    producer = _Producer()
+async def test_started_producer_does_not_yield_once_started(app_and_producer):
+    app, producer = app_and_producer
     await producer.start()
-    app = faust.App("t-started-producer", broker="kafka://127.0.0.1:1")
-    app._producer = producer  # type: ignore[assignment]
-    try:
-        for _ in range(32):
-            yielded, got = await _yields(started_producer(app))
-            assert got is producer
-            assert not yielded
-    finally:
-        await producer.stop()
+    for _ in range(32):
+        yielded, got = await _yields(started_producer(app))
+        assert got is producer
+        assert not yielded
 
 
-async def test_started_producer_starts_a_stopped_producer():
-    producer = _Producer()
-    app = faust.App("t-started-producer-start", broker="kafka://127.0.0.1:1")
-    app._producer = producer  # type: ignore[assignment]
-    try:
-        assert await started_producer(app) is producer
-        assert producer.started
-    finally:
-        await producer.stop()
+async def test_started_producer_starts_a_stopped_producer(app_and_producer):
+    app, producer = app_and_producer
+    assert await started_producer(app) is producer
+    assert producer.started
 
 
-async def test_faust_maybe_start_producer_still_yields():
+async def test_faust_maybe_start_producer_still_yields(app_and_producer):
     """Why the worker does not call it per message. If a faust upgrade drops the guard, this fails:
     then `started_producer` can go back to `app.maybe_start_producer()`."""
-    producer = _Producer()
+    app, producer = app_and_producer
     await producer.start()
-    app = faust.App("t-maybe-start-producer", broker="kafka://127.0.0.1:1")
-    app._producer = producer  # type: ignore[assignment]
-    try:
-        yielded, got = await _yields(app.maybe_start_producer())
-        assert got is producer
-        assert yielded
-    finally:
-        await producer.stop()
+    yielded, got = await _yields(app.maybe_start_producer())
+    assert got is producer
+    assert yielded
