@@ -30,6 +30,8 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import TP, ProducerT
 from faust.types.auth import CredentialsT, SASLMechanism
 
+from tagstream import __version__
+from tagstream.stream import event_loop
 from tagstream.stream.cache import TagCache
 from tagstream.stream.errors import Retryable, WorkerError
 from tagstream.stream.faust_transport import consumer_url
@@ -52,7 +54,9 @@ EXIT_STOP_TIMEOUT = 75
 STOP_MARGIN_S = 20.0
 
 
-def _datadir(app_id: str) -> Path:
+def data_dir(app_id: str) -> Path:
+    """Where a Faust app keeps its (here empty) data directory: under the temporary directory, not
+    in the working directory."""
     path = Path(tempfile.gettempdir()) / "tagstream" / f"{app_id}-data"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -128,7 +132,7 @@ class TaggerWorker:
             value_serializer="raw",
             store="memory://",
             # faust keeps a data directory even with in-memory tables: not in the working directory
-            datadir=str(_datadir(s.app_id)),
+            datadir=str(data_dir(s.app_id)),
             web_enabled=True,
             web_bind=s.web_host,
             web_host=s.web_host,
@@ -176,6 +180,9 @@ class TaggerWorker:
     # --- lifecycle -------------------------------------------------------------------------
     async def open(self) -> None:
         s = self.settings
+        loop = event_loop.running()
+        self.metrics.worker_info.info({"version": __version__, "event_loop": loop})
+        log.info("tagstream %s worker on the %s event loop", __version__, loop)
         tagger = TritonTagger(
             s.triton_url,
             s.model_name,
@@ -480,6 +487,7 @@ def run_worker(settings: WorkerSettings) -> None:
         settings.output_topic: settings.topic_partitions,
         settings.dlq_topic: 1,
     }
+    event_loop.install(settings.event_loop)  # before the first loop is made: Faust's and its threads' too
     asyncio.run(ensure_topics(settings.broker_url, topics, connection=settings))
     worker = TaggerWorker(settings)
     faust.Worker(

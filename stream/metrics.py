@@ -9,6 +9,7 @@ from prometheus_client import (
     Gauge,
     GCCollector,
     Histogram,
+    Info,
     PlatformCollector,
     ProcessCollector,
     generate_latest,
@@ -85,6 +86,7 @@ class WorkerMetrics:
         )
         self.model_version = Gauge("tagstream_model_version", "Model version the worker last saw serving", registry=r)
         self.stalled = Gauge("tagstream_stalled", "1 while a batch waits for a dependency to come back", registry=r)
+        self.worker_info = Info("tagstream_worker", "The worker's version and the event loop it runs on", registry=r)
 
     def observe_batch(self, stats: BatchStats) -> None:
         """Record one processed micro-batch (called once per batch, after its output was published)."""

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagstream.core.errors import ConfigError
 from tagstream.core.names import MODEL_NAME
+from tagstream.stream.event_loop import EventLoopChoice
 from tagstream.stream.events import EventLimits
 from tagstream.stream.kafka import KafkaConnection
 
@@ -94,6 +95,9 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     rebalance_timeout_s: float = Field(10.0, gt=0, description="consumer rebalance timeout")
     fetch_max_wait_ms: int = Field(100, ge=0, description="longest a consumer fetch waits at the broker for data")
     commit_interval_s: float = Field(1.0, gt=0, description="how often acknowledged offsets are committed")
+    event_loop: EventLoopChoice = Field(
+        "auto", description="event loop: uvloop, asyncio, or auto (uvloop where it is installed)"
+    )
     log_level: str = Field("INFO", description="log level")
     log_json: bool = Field(True, description="JSON-lines logs")
 

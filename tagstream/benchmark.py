@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.subscriber import read_topic
@@ -37,7 +37,9 @@ from tagstream.core.text import model_text
 from tagstream.localstack.process import ManagedProcess
 from tagstream.localstack.stack import LocalStack
 from tagstream.localstack.worker import settings_env
+from tagstream.stream import event_loop
 from tagstream.stream.kafka import bootstrap_servers
+from tagstream.stream.settings import load_settings
 
 Echo = Callable[[str], object]
 
@@ -141,6 +143,8 @@ class Bench:
         self.version_dir = version_dir
         self.texts = list(texts)
         self.echo = echo
+        # the loop the workers started here run on (they read the same TAGSTREAM_* environment)
+        self.event_loop = event_loop.resolve(load_settings().event_loop)
 
     # --- helpers ---------------------------------------------------------------------------
     def _topics(self, label: str) -> dict[str, str]:
@@ -294,7 +298,8 @@ class Bench:
             fwd.stop()
 
     def forward_raw(self, label: str = "raw", batch: int = 32) -> Drain:
-        """The loop runs in this process: its CPU is this process's while it drains."""
+        """The loop runs in this process, on the workers' kind of event loop: its CPU is this
+        process's while it drains."""
         topics = self._topics(label)
         n = len(self.texts)
         self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
@@ -321,7 +326,7 @@ class Bench:
                 await consumer.stop()
                 await producer.stop()
 
-        return asyncio.run(go())
+        return event_loop.run(go(), self.event_loop)
 
     def naive(self, label: str = "c", limit: int = 600) -> float:
         """One event, one Triton request, one acknowledged produce, in turn."""
@@ -439,7 +444,16 @@ def run_bench(
             got["c"] = bench.naive(f"c{r}")
             topics_events = event_stream(texts, len(texts), f"b{r}-cached")
             bench.stream(f"warm{r}", cached_from=topics_events)  # fills the cache with this content
-            d = bench.stream(f"d{r}", cached_from=topics_events)
+            # the event loop's own effect, on the CPU-bound path: d on the other loop, first in every
+            # other round (the order within a pair is not left to favour either)
+            other: Literal["uvloop", "asyncio"] = "asyncio" if bench.event_loop == "uvloop" else "uvloop"
+            loops = {"d": {}, f"d_{other}": {"event_loop": other}} if event_loop.available(other) else {"d": {}}
+            drains = {
+                name: bench.stream(f"{name}{r}", cached_from=topics_events, **kw)
+                for name, kw in (reversed(loops.items()) if r % 2 else loops.items())
+            }
+            d = drains.pop("d")
+            got.update({name: x.events_per_s for name, x in drains.items()})
             p = bench.forward_faust(f"p{r}")
             raw = bench.forward_raw(f"raw{r}")
             got["d"], got["p"], got["raw"] = d.events_per_s, p.events_per_s, raw.events_per_s
@@ -447,6 +461,7 @@ def run_bench(
                 "b: worker": b.cpu_ms_per_event.get("worker1"),
                 "b: triton": b.cpu_ms_per_event.get("triton"),
                 "d: worker": d.cpu_ms_per_event.get("worker1"),
+                **{f"{name}: worker": x.cpu_ms_per_event.get("worker1") for name, x in drains.items()},
                 "p: forward app": p.cpu_ms_per_event.get("forward"),
                 "raw: loop": raw.cpu_ms_per_event["raw loop"],
             }
@@ -456,10 +471,12 @@ def run_bench(
             bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
             for i, load in enumerate(config.loads)
         ]
-    return summarize(rounds, latency, config)
+    return summarize(rounds, latency, config, bench.event_loop)
 
 
-def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], config: BenchConfig) -> dict[str, Any]:
+def summarize(
+    rounds: list[dict[str, Any]], latency: list[dict[str, Any]], config: BenchConfig, loop: str
+) -> dict[str, Any]:
     points = [k for k, v in rounds[0].items() if isinstance(v, float)]
     med = {k: round(statistics.median(r[k] for r in rounds), 1) for k in points}
     ratio_pairs = {
@@ -469,6 +486,7 @@ def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], confi
         "d/p": ("d", "p"),
         "p/raw": ("p", "raw"),
         **{f"{v}/b": (v, "b") for v in config.variants},
+        **{f"{k}/d": (k, "d") for k in points if k.startswith("d_")},
     }
     ratios = {}
     for name, (x, y) in ratio_pairs.items():
@@ -477,6 +495,7 @@ def summarize(rounds: list[dict[str, Any]], latency: list[dict[str, Any]], confi
     return {
         "machine": machine(),
         "config": asdict(config),
+        "event_loop": loop,  # of the workers, the forward app and the raw loop
         "events_per_s": med,
         "ratios": ratios,
         "cpu_cores_during_b": rounds[len(rounds) // 2]["b_cpu_cores"],
@@ -497,6 +516,8 @@ def table(result: dict[str, Any]) -> str:
         "b": "tagstream end to end, defaults",
         "c": "naive: one event, one request, one produce",
         "d": "tagstream, every event a cache hit",
+        "d_asyncio": "d on asyncio's own event loop",
+        "d_uvloop": "d on uvloop",
         "p": "Faust agent that only forwards",
         "raw": "aiokafka loop that only forwards",
     }

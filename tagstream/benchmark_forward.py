@@ -1,6 +1,6 @@
 """A Faust app that only forwards: the worker's Kafka path (same transport, `noack_take` micro-batches,
-publish, wait for acknowledgements, then ack) with no decoding, cache or model. The benchmark runs it
-as the stream engine's own ceiling (point "p").
+publish, wait for acknowledgements, then ack) with no decoding, cache or model, on the worker's event loop. The
+benchmark runs it as the stream engine's own ceiling (point "p").
 
     TAGSTREAM_BROKER_URL=... TAGSTREAM_INPUT_TOPIC=a TAGSTREAM_OUTPUT_TOPIC=b python -m tagstream.benchmark_forward
 """
@@ -12,7 +12,8 @@ from typing import Any
 
 import faust
 
-from tagstream.stream.app import started_producer
+from tagstream.stream import event_loop
+from tagstream.stream.app import data_dir, started_producer
 from tagstream.stream.faust_transport import consumer_url
 from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
@@ -20,6 +21,7 @@ from tagstream.stream.settings import load_settings
 
 def main() -> None:
     s = load_settings()
+    event_loop.install(s.event_loop)  # the worker's loop (stream/app.py run_worker)
     app = faust.App(
         f"{s.app_id}-forward",
         broker=s.broker_url,
@@ -27,6 +29,7 @@ def main() -> None:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(data_dir(f"{s.app_id}-forward")),
         web_enabled=False,
         broker_session_timeout=s.session_timeout_s,
         broker_heartbeat_interval=s.heartbeat_s,

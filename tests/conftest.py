@@ -16,11 +16,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def tagstream(
-    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     """Run the `tagstream` CLI in a subprocess; with check, a failure shows the command's output."""
     res = subprocess.run(
-        [sys.executable, "-m", "tagstream.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
+        [sys.executable, "-m", "tagstream.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
     )
     if check:
         assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"

@@ -12,6 +12,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
     out = tmp_path / "bench.json"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
     res = tagstream(
         "bench",
         "--model",
@@ -23,12 +25,17 @@ def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
         "--workdir",
         str(tmp_path / "work"),
         timeout=900,
+        cwd=cwd,
     )
     result = json.loads(out.read_text())
     assert {"a", "t", "b", "c", "d", "p", "raw"} <= set(result["events_per_s"])
     assert all(v > 0 for v in result["events_per_s"].values())
     assert {"b/a", "b/t", "d/p", "p/raw"} <= set(result["ratios"])
+    # the same cached backlog on the other event loop, side by side with d
+    assert result["event_loop"] == "uvloop" and result["events_per_s"]["d_asyncio"] > 0
+    assert "d_asyncio/d" in result["ratios"]
     cpu = result["cpu_ms_per_event"]
     assert {"b: worker", "d: worker", "p: forward app", "raw: loop"} <= set(cpu) and min(cpu.values()) >= 0
     assert result["latency"][0]["events"] >= 20 and result["machine"]["cores"] >= 1
     assert out.with_suffix(".png").is_file() and "| b: tagstream end to end" in res.stdout
+    assert not list(cwd.iterdir()), "the bench left files in the working directory (Faust data directories?)"

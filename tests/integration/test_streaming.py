@@ -234,11 +234,14 @@ def test_new_model_version_mid_stream_is_used_and_old_cache_ignored(system):
 
 
 def test_two_workers_in_one_group_share_partitions(system):
+    """Also the two event loops: worker1 on the default (uvloop), worker2 on asyncio's own."""
     w1 = system["worker"]
-    w2 = system["stack"].start_worker("worker2", wait_assigned=False, **WORKER)
+    w2 = system["stack"].start_worker("worker2", wait_assigned=False, **WORKER, event_loop="asyncio")
     system["workers"] = [w1, w2]
     w2.wait_assigned(timeout=120)
     w1.wait_assigned(timeout=60)
+    assert w1.metric("tagstream_worker_info", event_loop="uvloop") == 1
+    assert w2.metric("tagstream_worker_info", event_loop="asyncio") == 1
     in1, in2 = w1.metric("tagstream_events_in_total"), w2.metric("tagstream_events_in_total")
     run = uuid.uuid4().hex[:6]
     send(system, [event(f"{run}-{i}", TITLES[i % len(TITLES)] + f" {run} {i}") for i in range(60)])

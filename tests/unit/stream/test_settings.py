@@ -21,6 +21,7 @@ def test_settings_from_env(monkeypatch):
         ("TAGSTREAM_BATCH_MAX", "abc", "TAGSTREAM_BATCH_MAX: Input should be a valid integer"),
         ("TAGSTREAM_BATCH_MAX", "0", "TAGSTREAM_BATCH_MAX: Input should be greater than or equal to 1"),
         ("TAGSTREAM_DLQ_MAX_RATE", "2", "TAGSTREAM_DLQ_MAX_RATE: Input should be less than or equal to 1"),
+        ("TAGSTREAM_EVENT_LOOP", "trio", "TAGSTREAM_EVENT_LOOP: Input should be 'auto', 'uvloop' or 'asyncio'"),
     ],
 )
 def test_a_bad_setting_names_its_variable(monkeypatch, var, value, message):
