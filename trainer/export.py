@@ -55,7 +55,7 @@ def _export_onnx(model: TaggerModel, tokenizer, out: Path, quantize: str | None,
     # The dynamo exporter: the legacy tracer bakes transformers' SDPA attention-mask branches into
     # the graph and gave scores off by ~0.07; this one matches torch to ~1e-7 (checked below).
     torch.onnx.export(
-        _Scorer(model),
+        _Scorer(model).eval(),  # a new module starts in training mode, whatever the model inside
         (sample["input_ids"], sample["attention_mask"]),
         str(path),
         dynamo=True,
@@ -89,7 +89,7 @@ def _export_onnx_int8(model: TaggerModel, tokenizer, out: Path, per_channel: boo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's deprecation and trace warnings
         torch.onnx.export(
-            _Scorer(model),
+            _Scorer(model).eval(),
             (sample["input_ids"], sample["attention_mask"]),
             str(traced),
             dynamo=False,
