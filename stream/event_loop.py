@@ -17,15 +17,16 @@ from typing import Any, Literal, TypeVar
 
 from tagstream.core.errors import ConfigError
 
+EventLoopKind = Literal["uvloop", "asyncio"]
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
 T = TypeVar("T")
 
 
-def available(kind: Literal["uvloop", "asyncio"]) -> bool:
+def available(kind: EventLoopKind) -> bool:
     return kind == "asyncio" or importlib.util.find_spec(kind) is not None
 
 
-def resolve(choice: EventLoopChoice) -> Literal["uvloop", "asyncio"]:
+def resolve(choice: EventLoopChoice) -> EventLoopKind:
     """The loop that `choice` means on this machine; `uvloop` when it is not installed is an error."""
     if choice == "auto":
         return "uvloop" if available("uvloop") else "asyncio"
@@ -36,7 +37,7 @@ def resolve(choice: EventLoopChoice) -> Literal["uvloop", "asyncio"]:
     return choice
 
 
-def install(choice: EventLoopChoice) -> Literal["uvloop", "asyncio"]:
+def install(choice: EventLoopChoice) -> EventLoopKind:
     """Make the loops this process creates from now on (Faust's, its consumer thread's, asyncio.run's)
     the chosen kind; returns which one that is."""
     kind = resolve(choice)
@@ -60,6 +61,6 @@ def run(main: Coroutine[Any, Any, T], choice: EventLoopChoice = "auto") -> T:
         return runner.run(main)
 
 
-def running() -> Literal["uvloop", "asyncio"]:
+def running() -> EventLoopKind:
     """The kind of the loop running in this thread (call it from a coroutine)."""
     return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.subscriber import read_topic
@@ -446,7 +446,7 @@ def run_bench(
             bench.stream(f"warm{r}", cached_from=topics_events)  # fills the cache with this content
             # the event loop's own effect, on the CPU-bound path: d on the other loop, first in every
             # other round (the order within a pair is not left to favour either)
-            other: Literal["uvloop", "asyncio"] = "asyncio" if bench.event_loop == "uvloop" else "uvloop"
+            other: event_loop.EventLoopKind = "asyncio" if bench.event_loop == "uvloop" else "uvloop"
             loops = {"d": {}, f"d_{other}": {"event_loop": other}} if event_loop.available(other) else {"d": {}}
             drains = {
                 name: bench.stream(f"{name}{r}", cached_from=topics_events, **kw)
