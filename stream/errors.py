@@ -12,6 +12,10 @@ class WorkerError(TagstreamError):
     """Root of the worker's errors."""
 
 
+class BrokerUnavailable(WorkerError):
+    """The Kafka broker did not answer before the worker's start-up deadline."""
+
+
 class Retryable(WorkerError):
     """A dependency is unavailable or too slow right now: pause, then retry the same batch."""
 

@@ -14,6 +14,8 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from tagstream.stream.errors import BrokerUnavailable
+
 log = logging.getLogger(__name__)
 
 
@@ -115,7 +117,9 @@ async def ensure_topics(
             return
         except KafkaError as e:
             if asyncio.get_running_loop().time() > deadline:
-                raise
+                raise BrokerUnavailable(
+                    f"cannot reach the broker at {broker_url} within {timeout_s:.0f} s ({e}); is it running?"
+                ) from None
             log.warning("broker not ready for topic creation (%s); retrying", e)
             await asyncio.sleep(0.5)
         finally:

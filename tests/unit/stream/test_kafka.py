@@ -4,7 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from tagstream.stream.app import broker_credentials
-from tagstream.stream.kafka import KafkaConnection, bootstrap_servers
+from tagstream.stream.errors import BrokerUnavailable
+from tagstream.stream.kafka import KafkaConnection, bootstrap_servers, ensure_topics
 from tagstream.stream.settings import WorkerSettings
 from tests.tls import make_certs
 
@@ -71,3 +72,18 @@ def test_redis_and_triton_tls_settings(tmp_path):
     assert s.triton_tls_kwargs() == {"ssl": True, "root_certificates": str(certs.ca)}
     with pytest.raises(ValidationError, match="not a rediss:// URL"):
         WorkerSettings(redis_url="redis://r:6379/0", redis_ssl_ca_certs=certs.ca)
+
+
+async def test_a_broker_that_never_answers_is_one_clear_error():
+    """The worker creates its topics first; a broker that is down when it starts ends in one line
+    naming the broker, after the deadline (here a closed port and a short deadline)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(
+        BrokerUnavailable, match=rf"cannot reach the broker at kafka://127.0.0.1:{port} within 1 s"
+    ) as e:
+        await ensure_topics(f"kafka://127.0.0.1:{port}", {"t": 1}, timeout_s=1.0)
+    assert "\n" not in str(e.value)
