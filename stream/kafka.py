@@ -79,6 +79,10 @@ class KafkaConnection(BaseModel):
 
 PLAINTEXT = KafkaConnection()
 
+#: pauses between tries while the broker does not answer (doubling from the first to the most)
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 5.0
+
 
 async def ensure_topics(
     broker_url: str,
@@ -89,8 +93,12 @@ async def ensure_topics(
     configs: dict[str, dict[str, str]] | None = None,
     timeout_s: float = 30.0,
 ) -> None:
-    """Create the topics that do not exist yet (name -> partitions), with per-topic configs."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
+    """Create the topics that do not exist yet (name -> partitions), with per-topic configs. A broker
+    that does not answer is tried again with a growing pause (0.5 s doubling to 5 s, one warning per
+    try) until `timeout_s`, then `BrokerUnavailable`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    pause = RETRY_FIRST_S
     while True:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap_servers(broker_url), request_timeout_ms=10_000, **connection.client_kwargs()
@@ -116,11 +124,14 @@ async def ensure_topics(
                 log.info("created topics %s", [t.name for t in new])
             return
         except KafkaError as e:
-            if asyncio.get_running_loop().time() > deadline:
+            left = deadline - loop.time()
+            if left <= 0:
                 raise BrokerUnavailable(
                     f"cannot reach the broker at {broker_url} within {timeout_s:.0f} s ({e}); is it running?"
                 ) from None
-            log.warning("broker not ready for topic creation (%s); retrying", e)
-            await asyncio.sleep(0.5)
+            wait = min(pause, left)
+            log.warning("broker not ready for topic creation (%s); retrying in %.1f s", e, wait)
+            await asyncio.sleep(wait)
+            pause = min(pause * 2, RETRY_MAX_S)
         finally:
             await admin.close()

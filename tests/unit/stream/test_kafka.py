@@ -74,16 +74,31 @@ def test_redis_and_triton_tls_settings(tmp_path):
         WorkerSettings(redis_url="redis://r:6379/0", redis_ssl_ca_certs=certs.ca)
 
 
-async def test_a_broker_that_never_answers_is_one_clear_error():
-    """The worker creates its topics first; a broker that is down when it starts ends in one line
-    naming the broker, after the deadline (here a closed port and a short deadline)."""
+def _closed_port() -> int:
     import socket
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+async def test_a_broker_that_never_answers_is_one_clear_error():
+    """The worker creates its topics first; a broker that is down when it starts ends in one line
+    naming the broker, after the deadline (here a closed port and a short deadline)."""
+    port = _closed_port()
     with pytest.raises(
         BrokerUnavailable, match=rf"cannot reach the broker at kafka://127.0.0.1:{port} within 1 s"
     ) as e:
         await ensure_topics(f"kafka://127.0.0.1:{port}", {"t": 1}, timeout_s=1.0)
     assert "\n" not in str(e.value)
+
+
+async def test_a_broker_that_is_down_is_retried_with_growing_pauses(caplog):
+    """Pauses of 0.5, 1 and 2 s, then the rest of the 4.5 s deadline: five tries and four warnings,
+    not one every half second (nine)."""
+    caplog.set_level("WARNING", logger="tagstream.stream.kafka")
+    with pytest.raises(BrokerUnavailable):
+        await ensure_topics(f"kafka://127.0.0.1:{_closed_port()}", {"t": 1}, timeout_s=4.5)
+    retries = [r.getMessage() for r in caplog.records if "broker not ready" in r.getMessage()]
+    pauses = [float(m.rsplit("retrying in ", 1)[1].removesuffix(" s")) for m in retries]
+    assert pauses[:3] == [0.5, 1.0, 2.0] and len(pauses) == 4 and 0 < pauses[3] <= 1.0, retries
