@@ -89,6 +89,14 @@ class _InFlight:
     task: asyncio.Task[BatchOutcome | None]
 
 
+def _drained(queue: asyncio.Queue[_InFlight]) -> list[_InFlight]:
+    """Everything in the queue, taken out."""
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
 def _to_record(e: faust.EventT) -> Record:
     m = e.message
     return Record(m.topic, m.partition, m.offset, m.key, m.value, m.timestamp)
@@ -112,6 +120,41 @@ class _App(faust.App):
         await self._worker.close()
 
 
+def faust_app(
+    s: WorkerSettings, app_id: str, app_class: type[faust.App] = faust.App, *, web_enabled: bool, **extra: Any
+) -> faust.App:
+    """A Faust app on the worker's broker, transport, timeouts, producer and data directory, from the
+    settings; `extra` are further Faust settings (the web server's). The benchmark's forward-only app
+    is built here too, so that it measures the worker's own Kafka path."""
+    app = app_class(
+        app_id,
+        broker=s.broker_url,
+        broker_consumer=consumer_url(s.broker_url),
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        # faust keeps a data directory even with in-memory tables: not in the working directory
+        datadir=str(data_dir(app_id)),
+        web_enabled=web_enabled,
+        broker_session_timeout=s.session_timeout_s,
+        broker_heartbeat_interval=s.heartbeat_s,
+        broker_rebalance_timeout=s.rebalance_timeout_s,
+        broker_commit_interval=s.commit_interval_s,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=s.topic_partitions,
+        topic_allow_declare=True,
+        producer_acks=-1,
+        producer_max_request_size=s.producer_max_request_bytes,
+        broker_credentials=broker_credentials(s),
+        # our acks mark finished batches only: on stop, commit those and do not wait for the
+        # batch in flight (it is drained or abandoned first, see drain())
+        stream_wait_empty=False,
+        **extra,
+    )
+    app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]  # read by faust_transport
+    return app
+
+
 class TaggerWorker:
     def __init__(self, settings: WorkerSettings):
         self.settings = s = settings
@@ -123,35 +166,18 @@ class TaggerWorker:
         self._recent_events: collections.deque[int] = collections.deque()  # per batch: events
         self._positions: dict[TP, int] = {}  # next offset to process, per assigned partition
         self._in_flight = 0  # batches taken and not yet finished
-        self.app = _App(
+        self._finisher: asyncio.Task[None] | None = None  # publishes and acks finished batches (see _agent)
+        self._watchdog: threading.Timer | None = None  # bounds the stop (see drain)
+        self.app = faust_app(
+            s,
             s.app_id,
+            _App,
             worker=self,
-            broker=s.broker_url,
-            broker_consumer=consumer_url(s.broker_url),
-            key_serializer="raw",
-            value_serializer="raw",
-            store="memory://",
-            # faust keeps a data directory even with in-memory tables: not in the working directory
-            datadir=str(data_dir(s.app_id)),
             web_enabled=True,
             web_bind=s.web_host,
             web_host=s.web_host,
             web_port=s.web_port,
-            broker_session_timeout=s.session_timeout_s,
-            broker_heartbeat_interval=s.heartbeat_s,
-            broker_rebalance_timeout=s.rebalance_timeout_s,
-            broker_commit_interval=s.commit_interval_s,
-            consumer_auto_offset_reset="earliest",
-            topic_partitions=s.topic_partitions,
-            topic_allow_declare=True,
-            producer_acks=-1,
-            producer_max_request_size=s.producer_max_request_bytes,
-            broker_credentials=broker_credentials(s),
-            # our acks mark finished batches only: on stop, commit those and do not wait for the
-            # batch in flight (it is drained or abandoned first, see drain())
-            stream_wait_empty=False,
         )
-        self.app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]  # read by faust_transport
         raw: dict[str, Any] = {
             "key_type": bytes,
             "value_type": bytes,
@@ -221,9 +247,9 @@ class TaggerWorker:
         self.state.stopping = True
         self._stop_requested.set()
         bound = self.settings.shutdown_grace_s + STOP_MARGIN_S
-        watchdog = threading.Timer(bound, self._stop_timed_out, args=(bound,))
-        watchdog.daemon = True
-        watchdog.start()
+        self._watchdog = threading.Timer(bound, self._stop_timed_out, args=(bound,))
+        self._watchdog.daemon = True
+        self._watchdog.start()
         try:
             await asyncio.wait_for(self.state.idle.wait(), self.settings.shutdown_grace_s)
         except TimeoutError:
@@ -240,8 +266,16 @@ class TaggerWorker:
         os._exit(EXIT_STOP_TIMEOUT)
 
     async def close(self) -> None:
+        """After Faust's own stop: end the finisher (by now drain() let its batches finish or abandoned
+        them), close the clients and disarm the stop watchdog. A task left running here would hold the
+        process: mode waits a second for leftover tasks before it cancels them."""
+        if self._finisher is not None and not self._finisher.done():
+            self._finisher.cancel()
+            await asyncio.wait([self._finisher])
         if self.runtime is not None:
             await self.runtime.close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
 
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> Awaitable[Any]:
         # Straight to the app's producer (the same aiokafka producer and partitioner): `Topic.send`
@@ -260,7 +294,7 @@ class TaggerWorker:
         self.state.consuming = True
         slots = asyncio.Semaphore(self.settings.batches_in_flight)
         queue: asyncio.Queue[_InFlight] = asyncio.Queue()
-        finisher = asyncio.create_task(self._finish_in_order(stream, queue, slots))
+        self._finisher = finisher = asyncio.create_task(self._finish_in_order(stream, queue, slots))
         events: Sequence[faust.EventT] = ()
         try:
             # faust's StreamT type lacks noack_take; Stream has it (yields events, acks none)
@@ -286,6 +320,16 @@ class TaggerWorker:
             self.state.consuming = False
 
     async def _finish_in_order(
+        self, stream: faust.StreamT, queue: asyncio.Queue[_InFlight], slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._finish_batches(stream, queue, slots)
+        except asyncio.CancelledError:
+            for left in _drained(queue):  # taken after the batch in hand; abandoned unacked, like it
+                left.task.cancel()
+            raise
+
+    async def _finish_batches(
         self, stream: faust.StreamT, queue: asyncio.Queue[_InFlight], slots: asyncio.Semaphore
     ) -> None:
         abandoned = False

@@ -13,8 +13,7 @@ from typing import Any
 import faust
 
 from tagstream.stream import event_loop
-from tagstream.stream.app import data_dir, started_producer
-from tagstream.stream.faust_transport import consumer_url
+from tagstream.stream.app import faust_app, started_producer
 from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
 
@@ -22,23 +21,7 @@ from tagstream.stream.settings import load_settings
 def main() -> None:
     s = load_settings()
     event_loop.install(s.event_loop)  # the worker's loop (stream/app.py run_worker)
-    app = faust.App(
-        f"{s.app_id}-forward",
-        broker=s.broker_url,
-        broker_consumer=consumer_url(s.broker_url),
-        key_serializer="raw",
-        value_serializer="raw",
-        store="memory://",
-        datadir=str(data_dir(f"{s.app_id}-forward")),
-        web_enabled=False,
-        broker_session_timeout=s.session_timeout_s,
-        broker_heartbeat_interval=s.heartbeat_s,
-        broker_rebalance_timeout=s.rebalance_timeout_s,
-        consumer_auto_offset_reset="earliest",
-        producer_acks=-1,
-        stream_wait_empty=False,
-    )
-    app.fetch_max_wait_ms = s.fetch_max_wait_ms  # type: ignore[attr-defined]
+    app = faust_app(s, f"{s.app_id}-forward", web_enabled=False)  # the worker's app, without its web server
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
     source = app.topic(s.input_topic, **raw)
 
