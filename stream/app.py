@@ -155,6 +155,11 @@ def faust_app(
     return app
 
 
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """The input topic with keys and values as bytes: the worker decodes and validates them itself."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
 class TaggerWorker:
     def __init__(self, settings: WorkerSettings):
         self.settings = s = settings
@@ -178,13 +183,7 @@ class TaggerWorker:
             web_host=s.web_host,
             web_port=s.web_port,
         )
-        raw: dict[str, Any] = {
-            "key_type": bytes,
-            "value_type": bytes,
-            "key_serializer": "raw",
-            "value_serializer": "raw",
-        }
-        self.source = self.app.topic(s.input_topic, **raw)
+        self.source = raw_topic(self.app, s.input_topic)
         self.app.agent(self.source, name="tag_products", concurrency=1)(self._agent)
         self._add_pages()
 

@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from tagstream.stream import event_loop
-from tagstream.stream.app import faust_app, started_producer
+from tagstream.stream.app import faust_app, raw_topic, started_producer
 from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
 
@@ -22,8 +22,7 @@ def main() -> None:
     s = load_settings()
     event_loop.install(s.event_loop)  # the worker's loop (stream/app.py run_worker)
     app = faust_app(s, f"{s.app_id}-forward", web_enabled=False)  # the worker's app, without its web server
-    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-    source = app.topic(s.input_topic, **raw)
+    source = raw_topic(app, s.input_topic)
 
     @app.agent(source, concurrency=1)
     async def forward(stream: Any) -> None:
