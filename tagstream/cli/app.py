@@ -9,7 +9,7 @@ import sys
 import typer
 
 from tagstream import __version__
-from tagstream.cli import serving, streaming, training
+from tagstream.cli import planning, serving, streaming, training
 from tagstream.core.errors import TagstreamError
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ def root(
 training.register(app)
 serving.register(app)
 streaming.register(app)
+planning.register(app)
 
 
 def main() -> None:

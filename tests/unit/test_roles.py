@@ -4,6 +4,8 @@ or the local-stack wheels; importing its code and running its commands must not 
 import subprocess
 import sys
 
+from tests.conftest import ROOT
+
 HEAVY = [
     "torch",
     "transformers",
@@ -34,7 +36,9 @@ import tagstream.clients.publish, tagstream.cli.app
 from typer.testing import CliRunner
 from tagstream.cli.app import app
 for args in (["--help"], ["worker", "--help"], ["produce", "--help"], ["replay-dlq", "--help"], ["backfill", "--help"],
-             ["publish", "--help"], ["contract", "--out", "docs", "--check"]):
+             ["publish", "--help"], ["contract", "--out", "docs", "--check"],
+             ["capacity", "--bench", "bench/results/stream_bench.json", "--catalogue", "100000",
+              "--live-seconds", "5"]):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, (args, r.output)
 print("ok")
@@ -42,5 +46,5 @@ print("ok")
 
 
 def test_worker_role_needs_no_model_libraries():
-    res = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]

@@ -1,0 +1,255 @@
+"""The scale study: size a deployment for a workload from a benchmark's cost model, check the
+simulation against the latencies that benchmark measured, then simulate the deployment under live
+peak traffic and a full backfill, with and without `--rate`. Writes JSON and a plot; prints tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tagstream.capacity.plan import Batching, CostModel, Deployment, Plan, Workload, plan, read_bench
+from tagstream.capacity.simulation import Traffic, simulate
+
+Echo = Callable[[str], None]
+
+#: events/s of a backfill without --rate when the benchmark did not measure the raw loop (point "raw")
+UNTHROTTLED_FALLBACK = 20_000.0
+#: The deployment the stream benchmark measured: one worker, two CPU instances, the default partitions.
+BENCH_DEPLOYMENT = Deployment(partitions=4, workers=1, triton_instances=2)
+
+
+def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int) -> list[dict[str, Any]]:
+    """The benchmark's open-loop latency points, simulated on the benchmark's deployment."""
+    rows = []
+    for point in bench.get("latency") or []:
+        try:
+            measured = {q: float(point[f"{q}_ms"]) for q in ("p50", "p95", "p99")}
+            rate = float(point["rate"])
+        except (KeyError, TypeError, ValueError):
+            continue  # not a latency point of the benchmark's: nothing to compare with
+        sim = simulate(cost, BENCH_DEPLOYMENT, Traffic(live_per_s=rate, duration_s=seconds), seed=seed)
+        rows.append(
+            {
+                "rate": rate,
+                "measured": measured,
+                "simulated": {"p50": sim.live_p50_ms, "p95": sim.live_p95_ms, "p99": sim.live_p99_ms},
+            }
+        )
+    return rows
+
+
+def drain_check(cost: CostModel, bench: dict[str, Any]) -> dict[str, float] | None:
+    """The benchmark's point b (a backlog drained end to end), simulated: events/s both ways."""
+    points, config = bench.get("events_per_s"), bench.get("config")
+    measured = points.get("b") if isinstance(points, dict) else None
+    events = config.get("events") if isinstance(config, dict) else None
+    if not isinstance(measured, int | float) or not isinstance(events, int) or events <= 0:
+        return None
+    traffic = Traffic(live_per_s=0, duration_s=3600, backfill_events=events, backfill_rate=1e7)
+    sim = simulate(cost, BENCH_DEPLOYMENT, traffic, samples=1)
+    assert sim.backfill_finished_s is not None
+    return {"events": events, "measured_per_s": float(measured), "simulated_per_s": events / sim.backfill_finished_s}
+
+
+def scenarios(
+    work: Workload, sized: Plan, producer_rate: float, live_seconds: float
+) -> dict[str, tuple[Deployment, Traffic]]:
+    """Name -> (deployment, traffic) of each simulated case."""
+    dep = sized.deployment
+
+    def live(rate: float) -> Traffic:
+        return Traffic(live_per_s=rate, live_cache_hit=work.live_cache_hit, duration_s=live_seconds)
+
+    def backfill(rate: float) -> Traffic:
+        """The whole catalogue at `rate`, with live updates at their peak, for a quarter longer than planned."""
+        return Traffic(
+            live_per_s=work.live_peak_per_s,
+            live_cache_hit=work.live_cache_hit,
+            duration_s=work.backfill_hours * 3600.0 * 1.25,
+            backfill_events=work.catalogue,
+            backfill_rate=rate,
+        )
+
+    return {
+        "bench machine, live average": (BENCH_DEPLOYMENT, live(work.live_average_per_s)),
+        "bench machine, live peak": (BENCH_DEPLOYMENT, live(work.live_peak_per_s)),
+        "plan, live peak": (dep, live(work.live_peak_per_s)),
+        "plan, backfill at --rate + live peak": (dep, backfill(sized.backfill_rate)),
+        "plan, backfill without --rate + live peak": (dep, backfill(producer_rate)),
+    }
+
+
+def run_study(
+    bench_path: Path,
+    work: Workload,
+    *,
+    triton_items_per_s: float | None = None,
+    target_utilisation: float = 0.75,
+    batching: Batching | None = None,
+    simulate_plan: bool = True,
+    live_seconds: float = 600.0,
+    seed: int = 0,
+    echo: Echo = print,
+) -> dict[str, Any]:
+    """The plan for `work` from the benchmark at `bench_path`; unless `simulate_plan` is False, also
+    the simulation checked against the benchmark and the scenarios (about a minute for 10 M listings)."""
+    bench = read_bench(bench_path)
+    cost = CostModel.from_results(bench, bench_path, triton_items_per_s)
+    # a backfill without --rate is sent as fast as one producer goes: the raw aiokafka loop's rate
+    measured = bench.get("events_per_s")
+    raw = measured.get("raw") if isinstance(measured, dict) else None
+    producer_rate = float(raw) if isinstance(raw, int | float) and raw > 0 else UNTHROTTLED_FALLBACK
+    sized = plan(cost, work, target_utilisation=target_utilisation, batching=batching)
+    checked: list[dict[str, Any]] = []
+    drained: dict[str, float] | None = None
+    results: dict[str, Any] = {}
+    if simulate_plan:
+        echo("simulating the benchmark's backlog drain and latency points")
+        drained = drain_check(cost, bench)
+        checked = validation(cost, bench, live_seconds, seed)
+        for name, (dep, traffic) in scenarios(work, sized, producer_rate, live_seconds).items():
+            echo(f"simulating: {name}")
+            sim = simulate(cost, dep, traffic, seed=seed)
+            results[name] = {
+                "deployment": dep.model_dump(),
+                "traffic": traffic.model_dump(),
+                "result": sim.model_dump(),
+            }
+    return {
+        "cost_model": cost.model_dump(),
+        "workload": work.described(),
+        "target_utilisation": target_utilisation,
+        "unthrottled_producer_per_s": producer_rate,
+        "plan": sized.model_dump(),
+        "validation": checked,
+        "drain_check": drained,
+        "scenarios": results,
+    }
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def table(study: dict[str, Any]) -> str:
+    """The plan, the simulation against the benchmark, and the scenarios, as text and markdown tables."""
+    return "\n\n".join(part for part in (_plan_lines(study), _check_lines(study), _scenario_lines(study)) if part)
+
+
+def _plan_lines(study: dict[str, Any]) -> str:
+    p, w = study["plan"], study["workload"]
+    d = p["deployment"]
+    return (
+        f"workload: {w['catalogue']:,} listings, {w['change_per_hour']:.1%} changing per hour "
+        f"({w['live_average_per_s']:.1f}/s average, {w['live_peak_per_s']:.1f}/s at peak), "
+        f"backfill within {w['backfill_hours']:g} h ({w['backfill_per_s']:,.0f}/s)\n"
+        f"plan: {_n(d['triton_instances'], 'Triton instance')}, {_n(d['workers'], 'worker')}, "
+        f"{_n(d['partitions'], 'partition')}, backfill --rate {p['backfill_rate']:,.0f} (Triton at "
+        f"{p['triton_utilisation']:.0%}, worker CPU at {p['worker_utilisation']:.0%} while a backfill runs at the "
+        f"live peak; workers: {p['workers_for_cpu']} for CPU, {p['workers_for_concurrency']} to keep Triton fed at "
+        f"{p['worker_ceiling_per_s']:,.0f} events/s each)"
+    )
+
+
+def _check_lines(study: dict[str, Any]) -> str:
+    lines = []
+    if study.get("drain_check"):
+        dc = study["drain_check"]
+        lines.append(
+            f"drain of {dc['events']:,} uncached events (point b) on the bench machine: measured "
+            f"{dc['measured_per_s']:,.0f} events/s, simulated {dc['simulated_per_s']:,.0f}"
+        )
+    if study["validation"]:
+        lines += [
+            "latency on the bench machine (1 worker, 2 instances), measured vs simulated:",
+            "| load (events/s) | measured p50 / p95 / p99 ms | simulated p50 / p95 / p99 ms |",
+            "|---|---|---|",
+        ]
+    for v in study["validation"]:
+        m, s = v["measured"], v["simulated"]
+        lines.append(
+            f"| {v['rate']:.0f} | {_ms(m['p50'])} / {_ms(m['p95'])} / {_ms(m['p99'])} | "
+            f"{_ms(s['p50'])} / {_ms(s['p95'])} / {_ms(s['p99'])} |"
+        )
+    return "\n".join(lines)
+
+
+def _scenario_lines(study: dict[str, Any]) -> str:
+    if not study["scenarios"]:
+        return ""
+    lines = [
+        "| scenario | instances / workers / partitions | live p50 / p99 / max ms | live unfinished | "
+        "backfill done in | most events waiting | Triton / worker busy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, sc in study["scenarios"].items():
+        dep, r = sc["deployment"], sc["result"]
+        total = sc["traffic"]["backfill_events"]
+        if not total:
+            done = "-"
+        elif r["backfill_finished_s"] is not None:
+            done = f"{r['backfill_finished_s'] / 60:.1f} min"
+        else:
+            done = f"not finished ({r['backfill_done']:,} of {total:,})"
+        lines.append(
+            f"| {name} | {dep['triton_instances']} / {dep['workers']} / {dep['partitions']} | "
+            f"{_ms(r['live_p50_ms'])} / {_ms(r['live_p99_ms'])} / {_ms(r['live_max_ms'])} | {r['live_unfinished']:,} | "
+            f"{done} | {r['max_backlog']:,} | {r['triton_utilisation']:.0%} / {r['worker_utilisation']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(study: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(16, 4.8), dpi=110)
+    rates = [f"{v['rate']:.0f}/s" for v in study["validation"]]
+    x = range(len(rates))
+    for i, (kind, style) in enumerate((("measured", "tab:blue"), ("simulated", "tab:orange"))):
+        for j, q in enumerate(("p50", "p99")):
+            ax1.bar(
+                [k + (2 * i + j) * 0.2 - 0.3 for k in x],
+                [v[kind][q] or 0 for v in study["validation"]],
+                width=0.2,
+                color=style,
+                alpha=0.55 if q == "p50" else 1.0,
+                label=f"{kind} {q}",
+            )
+    ax1.set_xticks(list(x), rates)
+    ax1.set_xlabel("open-loop load, bench machine")
+    ax1.set_ylabel("latency (ms)")
+    ax1.set_title("simulation vs measurement")
+    ax1.legend(fontsize=7)
+    for name, sc in study["scenarios"].items():
+        if not sc["traffic"]["backfill_events"]:
+            continue
+        tl = sc["result"]["timeline"]
+        minutes = [t / 60 for t, _, _ in tl]
+        ax2.plot(minutes, [n for _, n, _ in tl], label=name.removeprefix("plan, "))
+        ax3.plot(minutes, [(p or float("nan")) / 1000 for _, _, p in tl], label=name.removeprefix("plan, "))
+    ax2.set_xlabel("minutes")
+    ax2.set_ylabel("events waiting in the partitions")
+    ax2.set_title("backlog during a full backfill")
+    ax2.legend(fontsize=7)
+    ax3.set_yscale("log")
+    ax3.set_xlabel("minutes")
+    ax3.set_ylabel("live updates' p99 latency (s, log)")
+    ax3.set_title("live latency during a full backfill")
+    ax3.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def as_json(study: dict[str, Any]) -> str:
+    return json.dumps(study, indent=1) + "\n"
