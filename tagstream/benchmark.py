@@ -422,12 +422,21 @@ def run_bench(
 ) -> dict[str, Any]:
     """Export the model, start the local stack, measure every point round after round."""
     from tagstream.trainer.export import export_model
+    from tagstream.trainer.serving import ServingConfig
 
     texts = list(dict.fromkeys(texts))[: config.events]
     repo = workdir / "repo"
-    _, version_dir = export_model(model_dir, repo)
+    serving = ServingConfig()
+    _, version_dir = export_model(model_dir, repo, serving=serving)
     rounds: list[dict[str, Any]] = []
     with LocalStack(workdir, repo) as stack:
+        # what b ran on (tagstream capacity simulates it to check itself against the measurements)
+        deployment = {
+            "workers": 1,
+            "partitions": stack.partitions,
+            "triton_instances": serving.instances(),
+            "triton_instance_kind": serving.instance_kind,
+        }
         bench = Bench(stack, version_dir, texts, echo)
         for r in range(config.rounds):
             echo(f"round {r + 1}/{config.rounds}")
@@ -471,11 +480,15 @@ def run_bench(
             bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
             for i, load in enumerate(config.loads)
         ]
-    return summarize(rounds, latency, config, bench.event_loop)
+    return summarize(rounds, latency, config, bench.event_loop, deployment)
 
 
 def summarize(
-    rounds: list[dict[str, Any]], latency: list[dict[str, Any]], config: BenchConfig, loop: str
+    rounds: list[dict[str, Any]],
+    latency: list[dict[str, Any]],
+    config: BenchConfig,
+    loop: str,
+    deployment: dict[str, Any],
 ) -> dict[str, Any]:
     points = [k for k, v in rounds[0].items() if isinstance(v, float)]
     med = {k: round(statistics.median(r[k] for r in rounds), 1) for k in points}
@@ -495,6 +508,7 @@ def summarize(
     return {
         "machine": machine(),
         "config": asdict(config),
+        "deployment": deployment,
         "event_loop": loop,  # of the workers, the forward app and the raw loop
         "events_per_s": med,
         "ratios": ratios,

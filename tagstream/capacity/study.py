@@ -17,12 +17,28 @@ Echo = Callable[[str], None]
 
 #: events/s of a backfill without --rate when the benchmark did not measure the raw loop (point "raw")
 UNTHROTTLED_FALLBACK = 20_000.0
-#: The deployment the stream benchmark measured: one worker, two CPU instances, the default partitions.
-BENCH_DEPLOYMENT = Deployment(partitions=4, workers=1, triton_instances=2)
+
+
+def bench_deployment(bench: dict[str, Any]) -> Deployment:
+    """What the benchmark's point b ran on: recorded in its results; in results from before that was
+    recorded, one worker on 4 partitions and the CPU instances `tagstream export` configured by
+    default on that machine (one per core, at most 4)."""
+    recorded = bench.get("deployment")
+    if isinstance(recorded, dict):
+        try:
+            return Deployment.model_validate(
+                {k: recorded.get(k) for k in ("partitions", "workers", "triton_instances")}
+            )
+        except ValueError:
+            pass
+    machine = bench.get("machine")
+    cores = machine.get("cores") if isinstance(machine, dict) else None
+    return Deployment(partitions=4, workers=1, triton_instances=max(1, min(4, cores if isinstance(cores, int) else 1)))
 
 
 def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int) -> list[dict[str, Any]]:
     """The benchmark's open-loop latency points, simulated on the benchmark's deployment."""
+    dep = bench_deployment(bench)
     rows = []
     for point in bench.get("latency") or []:
         try:
@@ -30,7 +46,7 @@ def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int
             rate = float(point["rate"])
         except (KeyError, TypeError, ValueError):
             continue  # not a latency point of the benchmark's: nothing to compare with
-        sim = simulate(cost, BENCH_DEPLOYMENT, Traffic(live_per_s=rate, duration_s=seconds), seed=seed)
+        sim = simulate(cost, dep, Traffic(live_per_s=rate, duration_s=seconds), seed=seed)
         rows.append(
             {
                 "rate": rate,
@@ -49,13 +65,13 @@ def drain_check(cost: CostModel, bench: dict[str, Any]) -> dict[str, float] | No
     if not isinstance(measured, int | float) or not isinstance(events, int) or events <= 0:
         return None
     traffic = Traffic(live_per_s=0, duration_s=3600, backfill_events=events, backfill_rate=1e7)
-    sim = simulate(cost, BENCH_DEPLOYMENT, traffic, samples=1)
+    sim = simulate(cost, bench_deployment(bench), traffic, samples=1)
     assert sim.backfill_finished_s is not None
     return {"events": events, "measured_per_s": float(measured), "simulated_per_s": events / sim.backfill_finished_s}
 
 
 def scenarios(
-    work: Workload, sized: Plan, producer_rate: float, live_seconds: float
+    work: Workload, sized: Plan, bench: Deployment, producer_rate: float, live_seconds: float
 ) -> dict[str, tuple[Deployment, Traffic]]:
     """Name -> (deployment, traffic) of each simulated case."""
     dep = sized.deployment
@@ -74,8 +90,8 @@ def scenarios(
         )
 
     return {
-        "bench machine, live average": (BENCH_DEPLOYMENT, live(work.live_average_per_s)),
-        "bench machine, live peak": (BENCH_DEPLOYMENT, live(work.live_peak_per_s)),
+        "bench machine, live average": (bench, live(work.live_average_per_s)),
+        "bench machine, live peak": (bench, live(work.live_peak_per_s)),
         "plan, live peak": (dep, live(work.live_peak_per_s)),
         "plan, backfill at --rate + live peak": (dep, backfill(sized.backfill_rate)),
         "plan, backfill without --rate + live peak": (dep, backfill(producer_rate)),
@@ -110,7 +126,9 @@ def run_study(
         echo("simulating the benchmark's backlog drain and latency points")
         drained = drain_check(cost, bench)
         checked = validation(cost, bench, live_seconds, seed)
-        for name, (dep, traffic) in scenarios(work, sized, producer_rate, live_seconds).items():
+        for name, (dep, traffic) in scenarios(
+            work, sized, bench_deployment(bench), producer_rate, live_seconds
+        ).items():
             echo(f"simulating: {name}")
             sim = simulate(cost, dep, traffic, seed=seed)
             results[name] = {
@@ -121,6 +139,7 @@ def run_study(
     return {
         "cost_model": cost.model_dump(),
         "workload": work.described(),
+        "bench_deployment": bench_deployment(bench).model_dump(),
         "target_utilisation": target_utilisation,
         "unthrottled_producer_per_s": producer_rate,
         "plan": sized.model_dump(),
@@ -168,7 +187,7 @@ def _check_lines(study: dict[str, Any]) -> str:
         )
     if study["validation"]:
         lines += [
-            "latency on the bench machine (1 worker, 2 instances), measured vs simulated:",
+            "latency on the bench machine, measured vs simulated:",
             "| load (events/s) | measured p50 / p95 / p99 ms | simulated p50 / p95 / p99 ms |",
             "|---|---|---|",
         ]

@@ -1,5 +1,6 @@
 """`tagstream bench` as a smoke test on a tiny stream: every point is measured and reported; no
-thresholds are asserted (benchmarks print numbers, tests do not time them)."""
+thresholds are asserted (benchmarks print numbers, tests do not time them). Its results feed
+`tagstream capacity`."""
 
 import json
 
@@ -39,3 +40,7 @@ def test_bench_runs_every_point_on_a_tiny_stream(tiny_model, tmp_path):
     assert result["latency"][0]["events"] >= 20 and result["machine"]["cores"] >= 1
     assert out.with_suffix(".png").is_file() and "| b: tagstream end to end" in res.stdout
     assert not list(cwd.iterdir()), "the bench left files in the working directory (Faust data directories?)"
+    assert result["deployment"]["workers"] == 1 and result["deployment"]["triton_instances"] >= 1
+    # the results are what `tagstream capacity` plans from
+    plan = tagstream("capacity", "--bench", str(out), "--catalogue", "20000", "--live-seconds", "10", cwd=cwd)
+    assert "plan: " in plan.stdout and f"measured {result['events_per_s']['b']:,.0f} events/s" in plan.stdout
