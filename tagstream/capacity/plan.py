@@ -52,6 +52,7 @@ class CostModel(BaseModel):
     triton_ms_per_item: PositiveFloat = Field(description="Triton instance busy time per item (point b, CPU)")
     triton_ms_per_execution: float = Field(0.0, ge=0, description="fixed time per Triton execution")
     source: str = "given"
+    notes: tuple[str, ...] = ()  # what stands in for a measurement the run lacks
 
     @classmethod
     def from_bench(cls, path: Path, triton_items_per_s: float | None = None) -> CostModel:
@@ -69,13 +70,19 @@ class CostModel(BaseModel):
         if missing:
             raise DataError(f"{path} {_NOT_BENCH}: it has no {', '.join(map(repr, missing))}")
         values = {name: cpu[key] for name, key in keys.items()}
+        notes: list[str] = []
+        cached = values["worker_ms_cached"]
+        if cached is None or (isinstance(cached, int | float) and cached <= 0):
+            # a drain too short for the CPU clock (10 ms ticks): d of a tiny `tagstream bench`
+            values["worker_ms_cached"] = values["worker_ms_model"]
+            notes.append("no worker CPU was measured for d (the cache path; too short a run): the model path's is used")
         if triton_items_per_s:
             values["triton_ms_per_item"] = 1000.0 / triton_items_per_s
         machine = result.get("machine")
         machine = machine if isinstance(machine, dict) else {}
         source = f"{path.name} ({machine.get('cores', '?')} cores, {machine.get('cpu', '?')})"
         try:
-            return cls(**values, source=source)
+            return cls(**values, source=source, notes=tuple(notes))
         except ValidationError as e:
             bad = ", ".join(f"{keys[str(err['loc'][0])]!r} ({err['msg']})" for err in e.errors())
             raise DataError(f"{path}: unusable measurement {bad}") from None

@@ -165,7 +165,8 @@ def table(study: dict[str, Any]) -> str:
 def _plan_lines(study: dict[str, Any]) -> str:
     p, w = study["plan"], study["workload"]
     d = p["deployment"]
-    return (
+    notes = "".join(f"note: {n}\n" for n in study["cost_model"].get("notes", ()))
+    return notes + (
         f"workload: {w['catalogue']:,} listings, {w['change_per_hour']:.1%} changing per hour "
         f"({w['live_average_per_s']:.1f}/s average, {w['live_peak_per_s']:.1f}/s at peak), "
         f"backfill within {w['backfill_hours']:g} h ({w['backfill_per_s']:,.0f}/s)\n"

@@ -33,7 +33,8 @@ def test_the_cost_model_is_the_benchmarks_cpu_per_event():
         ("[1, 2]", "holds a JSON list"),
         ('{"events_per_s": {}}', "no cpu_ms_per_event"),
         ('{"cpu_ms_per_event": {"b: worker": 0.3}}', "no 'd: worker', 'b: triton'"),
-        ('{"cpu_ms_per_event": {"b: worker": 0.3, "d: worker": null, "b: triton": 5}}', "'d: worker'"),
+        ('{"cpu_ms_per_event": {"b: worker": null, "d: worker": 0.2, "b: triton": 5}}', "'b: worker'"),
+        ('{"cpu_ms_per_event": {"b: worker": 0.3, "d: worker": 0.2, "b: triton": "x"}}', "'b: triton'"),
         (
             '{"cpu_ms_per_event": {"b: worker": 0, "d: worker": 0.2, "b: triton": 5}}',
             "'b: worker' (Input should be greater",
@@ -46,6 +47,17 @@ def test_anything_but_a_benchmarks_results_is_a_clear_error(tmp_path, content, n
     with pytest.raises(DataError, match=None) as e:
         CostModel.from_bench(path)
     assert needle in str(e.value)
+
+
+@pytest.mark.parametrize("cached", ["null", "0"])
+def test_a_run_too_short_to_measure_the_cache_path_uses_the_model_paths_cost(tmp_path, cached):
+    """A tiny `tagstream bench` can drain its cached events within one 10 ms tick of the CPU clock."""
+    path = tmp_path / "r.json"
+    path.write_text(f'{{"cpu_ms_per_event": {{"b: worker": 0.3, "d: worker": {cached}, "b: triton": 5}}}}')
+    cost = CostModel.from_bench(path)
+    assert cost.worker_ms_cached == cost.worker_ms_model == 0.3
+    assert len(cost.notes) == 1 and "d (the cache path" in cost.notes[0]
+    assert not CostModel.from_bench(BENCH).notes
 
 
 def test_a_missing_file_or_a_directory(tmp_path):
