@@ -12,6 +12,7 @@ from typing import Any
 
 from tagstream.capacity.plan import Batching, CostModel, Deployment, Plan, Workload, plan, read_bench
 from tagstream.capacity.simulation import Traffic, simulate
+from tagstream.trainer.serving import default_cpu_instances
 
 Echo = Callable[[str], None]
 
@@ -33,7 +34,8 @@ def bench_deployment(bench: dict[str, Any]) -> Deployment:
             pass
     machine = bench.get("machine")
     cores = machine.get("cores") if isinstance(machine, dict) else None
-    return Deployment(partitions=4, workers=1, triton_instances=max(1, min(4, cores if isinstance(cores, int) else 1)))
+    instances = default_cpu_instances(cores if isinstance(cores, int) else None)
+    return Deployment(partitions=4, workers=1, triton_instances=instances)
 
 
 def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int) -> list[dict[str, Any]]:
@@ -46,6 +48,8 @@ def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int
             rate = float(point["rate"])
         except (KeyError, TypeError, ValueError):
             continue  # not a latency point of the benchmark's: nothing to compare with
+        if rate <= 0:
+            continue
         sim = simulate(cost, dep, Traffic(live_per_s=rate, duration_s=seconds), seed=seed)
         rows.append(
             {

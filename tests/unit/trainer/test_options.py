@@ -1,8 +1,10 @@
+import os
+
 import pytest
 from pydantic import ValidationError
 
 from tagstream.trainer.options import TrainOptions
-from tagstream.trainer.serving import ServingConfig
+from tagstream.trainer.serving import ServingConfig, default_cpu_instances
 
 
 def test_defaults_are_declared_once_and_documented():
@@ -36,6 +38,7 @@ def test_freeze_layers_accepts_numbers_and_all():
 
 def test_serving_instances_default_by_kind():
     assert ServingConfig(instance_kind="gpu").instances() == 1
-    assert 1 <= ServingConfig().instances() <= 4
+    assert ServingConfig().instances() == default_cpu_instances(os.cpu_count())
+    assert [default_cpu_instances(c) for c in (None, 1, 2, 3, 16)] == [1, 1, 2, 3, 4]
     assert ServingConfig(instance_count=3).instances() == 3
     assert "count: 3 kind: KIND_GPU" in ServingConfig(instance_kind="gpu", instance_count=3).pbtxt()
