@@ -87,9 +87,13 @@ class CostModel(BaseModel):
             bad = ", ".join(f"{keys[str(err['loc'][0])]!r} ({err['msg']})" for err in e.errors())
             raise DataError(f"{path}: unusable measurement {bad}") from None
 
+    def triton_ms_execution(self, items: int) -> float:
+        """How long one instance is busy with an execution of `items` items."""
+        return self.triton_ms_per_execution + items * self.triton_ms_per_item
+
     def triton_items_per_s(self, items: int = 32) -> float:
         """One instance's throughput on executions of `items` items."""
-        return items / (self.triton_ms_per_execution + items * self.triton_ms_per_item) * 1000.0
+        return items / self.triton_ms_execution(items) * 1000.0
 
 
 class Workload(BaseModel):
@@ -175,8 +179,9 @@ def worker_ceiling(cost: CostModel, batching: Batching) -> float:
     """One worker's most events/s on the model path when Triton has a free instance for every request:
     `batches_in_flight` batches, each taking its own CPU and then one request's execution (Little's law)."""
     b = batching
-    batch_s = (b.batch_max * cost.worker_ms_model + cost.triton_ms_per_execution) / 1000.0
-    batch_s += min(b.request_items, b.batch_max) * cost.triton_ms_per_item / 1000.0
+    batch_s = (
+        b.batch_max * cost.worker_ms_model + cost.triton_ms_execution(min(b.request_items, b.batch_max))
+    ) / 1000.0
     return b.batches_in_flight * b.batch_max / batch_s
 
 

@@ -109,7 +109,7 @@ class _Triton:
                 more, d = self.queue.popleft()
                 items += more
                 merged.append(d)
-            busy = (self.cost.triton_ms_per_execution + items * self.cost.triton_ms_per_item) / 1000.0
+            busy = self.cost.triton_ms_execution(items) / 1000.0
             self.busy_s += busy
             yield self.env.timeout(busy)
             for d in merged:

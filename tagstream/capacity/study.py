@@ -38,9 +38,10 @@ def bench_deployment(bench: dict[str, Any]) -> Deployment:
     return Deployment(partitions=4, workers=1, triton_instances=instances)
 
 
-def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int) -> list[dict[str, Any]]:
-    """The benchmark's open-loop latency points, simulated on the benchmark's deployment."""
-    dep = bench_deployment(bench)
+def validation(
+    cost: CostModel, bench: dict[str, Any], dep: Deployment, seconds: float, seed: int
+) -> list[dict[str, Any]]:
+    """The benchmark's open-loop latency points, simulated on the benchmark's deployment `dep`."""
     rows = []
     for point in bench.get("latency") or []:
         try:
@@ -61,23 +62,34 @@ def validation(cost: CostModel, bench: dict[str, Any], seconds: float, seed: int
     return rows
 
 
-def drain_check(cost: CostModel, bench: dict[str, Any]) -> dict[str, float] | None:
-    """The benchmark's point b (a backlog drained end to end), simulated: events/s both ways."""
+def drain_check(cost: CostModel, bench: dict[str, Any], dep: Deployment) -> dict[str, float] | None:
+    """The benchmark's point b (a backlog drained end to end on `dep`), simulated: events/s both ways."""
     points, config = bench.get("events_per_s"), bench.get("config")
     measured = points.get("b") if isinstance(points, dict) else None
     events = config.get("events") if isinstance(config, dict) else None
     if not isinstance(measured, int | float) or not isinstance(events, int) or events <= 0:
         return None
-    traffic = Traffic(live_per_s=0, duration_s=3600, backfill_events=events, backfill_rate=1e7)
-    sim = simulate(cost, bench_deployment(bench), traffic, samples=1)
-    assert sim.backfill_finished_s is not None
+    b = dep.batching
+    # longer than the drain can take: every item alone through the worker and one instance, every batch waited for
+    serial_s = events * (cost.worker_ms_model + cost.triton_ms_execution(1)) / 1000.0
+    bound_s = serial_s + (events / b.batch_max + 1) * b.batch_wait_s + 10.0
+    traffic = Traffic(live_per_s=0, duration_s=bound_s, backfill_events=events, backfill_rate=1e7)
+    sim = simulate(cost, dep, traffic, samples=1)
+    if sim.backfill_finished_s is None:
+        return None
     return {"events": events, "measured_per_s": float(measured), "simulated_per_s": events / sim.backfill_finished_s}
 
 
 def scenarios(
-    work: Workload, sized: Plan, bench: Deployment, producer_rate: float, live_seconds: float
-) -> dict[str, tuple[Deployment, Traffic]]:
-    """Name -> (deployment, traffic) of each simulated case."""
+    work: Workload,
+    sized: Plan,
+    cost: CostModel,
+    bench: tuple[CostModel, Deployment],
+    producer_rate: float,
+    live_seconds: float,
+) -> dict[str, tuple[CostModel, Deployment, Traffic]]:
+    """Name -> (cost model, deployment, traffic) of each simulated case. The bench machine runs on what
+    the benchmark measured, the plan on `cost` (which may carry another Triton rate)."""
     dep = sized.deployment
 
     def live(rate: float) -> Traffic:
@@ -94,11 +106,11 @@ def scenarios(
         )
 
     return {
-        "bench machine, live average": (bench, live(work.live_average_per_s)),
-        "bench machine, live peak": (bench, live(work.live_peak_per_s)),
-        "plan, live peak": (dep, live(work.live_peak_per_s)),
-        "plan, backfill at --rate + live peak": (dep, backfill(sized.backfill_rate)),
-        "plan, backfill without --rate + live peak": (dep, backfill(producer_rate)),
+        "bench machine, live average": (*bench, live(work.live_average_per_s)),
+        "bench machine, live peak": (*bench, live(work.live_peak_per_s)),
+        "plan, live peak": (cost, dep, live(work.live_peak_per_s)),
+        "plan, backfill at --rate + live peak": (cost, dep, backfill(sized.backfill_rate)),
+        "plan, backfill without --rate + live peak": (cost, dep, backfill(producer_rate)),
     }
 
 
@@ -117,7 +129,9 @@ def run_study(
     """The plan for `work` from the benchmark at `bench_path`; unless `simulate_plan` is False, also
     the simulation checked against the benchmark and the scenarios (about a minute for 10 M listings)."""
     bench = read_bench(bench_path)
-    cost = CostModel.from_results(bench, bench_path, triton_items_per_s)
+    measured_cost = CostModel.from_results(bench, bench_path)  # what the benchmark's own runs cost
+    cost = CostModel.from_results(bench, bench_path, triton_items_per_s) if triton_items_per_s else measured_cost
+    bench_dep = bench_deployment(bench)
     # a backfill without --rate is sent as fast as one producer goes: the raw aiokafka loop's rate
     measured = bench.get("events_per_s")
     raw = measured.get("raw") if isinstance(measured, dict) else None
@@ -128,13 +142,13 @@ def run_study(
     results: dict[str, Any] = {}
     if simulate_plan:
         echo("simulating the benchmark's backlog drain and latency points")
-        drained = drain_check(cost, bench)
-        checked = validation(cost, bench, live_seconds, seed)
-        for name, (dep, traffic) in scenarios(
-            work, sized, bench_deployment(bench), producer_rate, live_seconds
-        ).items():
+        # checked against the benchmark on the costs and deployment it measured
+        drained = drain_check(measured_cost, bench, bench_dep)
+        checked = validation(measured_cost, bench, bench_dep, live_seconds, seed)
+        cases = scenarios(work, sized, cost, (measured_cost, bench_dep), producer_rate, live_seconds)
+        for name, (case_cost, dep, traffic) in cases.items():
             echo(f"simulating: {name}")
-            sim = simulate(cost, dep, traffic, seed=seed)
+            sim = simulate(case_cost, dep, traffic, seed=seed)
             results[name] = {
                 "deployment": dep.model_dump(),
                 "traffic": traffic.model_dump(),
@@ -143,7 +157,7 @@ def run_study(
     return {
         "cost_model": cost.model_dump(),
         "workload": work.described(),
-        "bench_deployment": bench_deployment(bench).model_dump(),
+        "bench_deployment": bench_dep.model_dump(),
         "target_utilisation": target_utilisation,
         "unthrottled_producer_per_s": producer_rate,
         "plan": sized.model_dump(),
