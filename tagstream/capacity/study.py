@@ -10,11 +10,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from tagstream.capacity.plan import Batching, CostModel, Deployment, Plan, Workload, plan, read_bench
 from tagstream.capacity.simulation import Traffic, simulate
 from tagstream.trainer.serving import default_cpu_instances
 
 Echo = Callable[[str], None]
+
+
+class StudyOptions(BaseModel):
+    """How to plan and what to simulate, besides the workload (`tagstream capacity`'s options)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    triton_items_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="one Triton instance's items/s (say a GPU's, measured there); "
+        "default: the benchmark's CPU instance",
+    )
+    batches_in_flight: int | None = Field(
+        None, ge=1, description="the workers' TAGSTREAM_BATCHES_IN_FLIGHT (default: the worker's)"
+    )
+    target_utilisation: float = Field(
+        0.75, gt=0, le=1, description="share of each part's measured capacity to plan for"
+    )
+    simulate: bool = Field(True, description="check the plan by simulation")
+    live_seconds: float = Field(600.0, gt=0, description="simulated seconds of live-only traffic")
+
+    def batching(self) -> Batching:
+        return Batching() if self.batches_in_flight is None else Batching(batches_in_flight=self.batches_in_flight)
+
 
 #: events/s of a backfill without --rate when the benchmark did not measure the raw loop (point "raw")
 UNTHROTTLED_FALLBACK = 20_000.0
@@ -117,17 +144,15 @@ def scenarios(
 def run_study(
     bench_path: Path,
     work: Workload,
+    opts: StudyOptions | None = None,
     *,
-    triton_items_per_s: float | None = None,
-    target_utilisation: float = 0.75,
-    batching: Batching | None = None,
-    simulate_plan: bool = True,
-    live_seconds: float = 600.0,
     seed: int = 0,
     echo: Echo = print,
 ) -> dict[str, Any]:
-    """The plan for `work` from the benchmark at `bench_path`; unless `simulate_plan` is False, also
+    """The plan for `work` from the benchmark at `bench_path`; unless `opts.simulate` is False, also
     the simulation checked against the benchmark and the scenarios (about a minute for 10 M listings)."""
+    opts = opts or StudyOptions()
+    triton_items_per_s, live_seconds = opts.triton_items_per_s, opts.live_seconds
     bench = read_bench(bench_path)
     measured_cost = CostModel.from_results(bench, bench_path)  # what the benchmark's own runs cost
     cost = CostModel.from_results(bench, bench_path, triton_items_per_s) if triton_items_per_s else measured_cost
@@ -136,11 +161,11 @@ def run_study(
     measured = bench.get("events_per_s")
     raw = measured.get("raw") if isinstance(measured, dict) else None
     producer_rate = float(raw) if isinstance(raw, int | float) and raw > 0 else UNTHROTTLED_FALLBACK
-    sized = plan(cost, work, target_utilisation=target_utilisation, batching=batching)
+    sized = plan(cost, work, target_utilisation=opts.target_utilisation, batching=opts.batching())
     checked: list[dict[str, Any]] = []
     drained: dict[str, float] | None = None
     results: dict[str, Any] = {}
-    if simulate_plan:
+    if opts.simulate:
         echo("simulating the benchmark's backlog drain and latency points")
         # checked against the benchmark on the costs and deployment it measured
         drained = drain_check(measured_cost, bench, bench_dep)
@@ -158,7 +183,7 @@ def run_study(
         "cost_model": cost.model_dump(),
         "workload": work.described(),
         "bench_deployment": bench_dep.model_dump(),
-        "target_utilisation": target_utilisation,
+        "target_utilisation": opts.target_utilisation,
         "unthrottled_producer_per_s": producer_rate,
         "plan": sized.model_dump(),
         "validation": checked,

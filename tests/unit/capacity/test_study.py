@@ -3,7 +3,7 @@
 import pytest
 
 from tagstream.capacity.plan import Deployment, Workload
-from tagstream.capacity.study import bench_deployment, run_study
+from tagstream.capacity.study import StudyOptions, bench_deployment, run_study
 from tests.conftest import ROOT
 
 BENCH = ROOT / "bench" / "results" / "stream_bench.json"
@@ -28,9 +28,9 @@ def test_a_triton_rate_of_another_machine_changes_the_plan_not_the_check_against
     benchmark on the costs the benchmark measured, and a very slow rate does not break the check."""
     work = Workload(catalogue=2_000, backfill_hours=1)
     mute = lambda _: None  # noqa: E731
-    base = run_study(BENCH, work, live_seconds=20, echo=mute)
+    base = run_study(BENCH, work, StudyOptions(live_seconds=20), echo=mute)
     for rate in (2_000.0, 0.5):
-        other = run_study(BENCH, work, triton_items_per_s=rate, live_seconds=20, echo=mute)
+        other = run_study(BENCH, work, StudyOptions(triton_items_per_s=rate, live_seconds=20), echo=mute)
         assert other["cost_model"]["triton_ms_per_item"] == pytest.approx(1000 / rate)
         assert other["drain_check"] == base["drain_check"] and other["validation"] == base["validation"]
         bench_case = "bench machine, live peak"
