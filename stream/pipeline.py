@@ -200,13 +200,22 @@ class BatchProcessor:
         if lookup.failed:
             stats.cache_errors["get"] += 1
         found = {
-            h: Scored(r.tags, version, True, r.why, r.attributes)
+            h: Scored(r.tags, version, True, self._asked_why(r.why), r.attributes)
             for h, r in zip(hashes, lookup.values, strict=True)
             if r is not None and (r.why is not None or not self.explain_top_words)  # explained ones when asked
         }
         stats.cache_hits = sum(1 for w in upserts if w.candidate.content_hash in found)
         stats.cache_misses = len(upserts) - stats.cache_hits
         return found
+
+    def _asked_why(self, why: Why | None) -> Why | None:
+        """A cached entry's explanations as this worker's settings ask for them: none without
+        explanations, at most `explain_top_words` words per tag with them (another worker, or an
+        earlier setting, may have cached more; a tag event's content must not depend on that)."""
+        if why is None or not self.explain_top_words:
+            return None
+        n = self.explain_top_words
+        return {tag: words[:n] for tag, words in why.items()}
 
     # 4 ---------------------------------------------------------------------------------------
     async def infer_misses(

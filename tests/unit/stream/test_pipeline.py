@@ -260,6 +260,35 @@ def test_a_cached_result_without_explanations_is_a_miss_when_they_are_asked_for(
     assert not out.results[0].event.cached and out.results[0].event.explanations is not None
 
 
+def test_a_cached_result_is_served_with_the_explanations_this_worker_asks_for():
+    """Entries cached by a worker that explains more (or at all) must not change what another worker
+    publishes: none without explanations, at most its own number of words per tag with them."""
+    tagger, cache = FakeTagger(), FakeCache()
+    title = "Abcdefgh xy"  # 11 characters: leaving out either word makes it short, so both carry "long"
+    first = (
+        run(
+            BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=2),
+            [rec(0, "a", title)],
+        )
+        .results[0]
+        .event
+    )
+    assert len(first.explanations["long"]) == 2
+    calls = len(tagger.calls)
+    plain = run(BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits()), [rec(1, "a", title)])
+    assert plain.results[0].event.cached and plain.results[0].event.explanations is None
+    one = (
+        run(
+            BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=1),
+            [rec(2, "a", title)],
+        )
+        .results[0]
+        .event
+    )
+    assert one.cached and one.explanations["long"] == first.explanations["long"][:1]
+    assert len(tagger.calls) == calls  # both were served from the cache
+
+
 def test_one_pass_decoding_gives_what_step_by_step_decoding_gives(monkeypatch):
     """Events are parsed and validated in one pass of pydantic-core, falling back to json.loads +
     model_validate when that fails: every malformed and unusual case of the reliability suite
