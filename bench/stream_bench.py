@@ -2,7 +2,8 @@
 serving, the cache-hit path and the stream engine's passthrough, on the embedded stack, with real
 titles from the shared data's test splits (tagstream/benchmark.py says what each point is).
 
-    python bench/stream_bench.py --model runs/sample --data ../shared/data [--events 3000] [--rounds 3]
+    python bench/stream_bench.py --model runs/sample --data ../shared/data
+        [--events 3000] [--rounds 3] [--fast-factor 5]
 
 Writes bench/results/stream_bench.json and bench/results/stream_bench.png and prints the table.
 """
@@ -26,6 +27,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--events", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--fast-factor", type=int, default=5, help="d, p and raw drain backlogs this many times longer")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--workdir", type=Path, default=Path(".tagstream/stream-bench"))
     ap.add_argument("--out", type=Path, default=RESULTS / "stream_bench.json")
@@ -34,7 +36,9 @@ def main() -> None:
     for name in ("flipkart", "myntra"):
         texts += load_dataset(args.data / f"{name}.test.jsonl").texts
     random.Random(0).shuffle(texts)
-    config = BenchConfig(events=args.events, rounds=args.rounds, latency_seconds=args.latency_seconds)
+    config = BenchConfig(
+        events=args.events, rounds=args.rounds, latency_seconds=args.latency_seconds, fast_factor=args.fast_factor
+    )
     result = run_bench(args.model, texts, args.workdir, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

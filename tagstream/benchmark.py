@@ -11,6 +11,9 @@ Points (each a backlog drained, unless said otherwise):
   p    a Faust agent that only forwards (the worker's Kafka path without the work)
   raw  an aiokafka consumer/producer loop that only forwards (the broker's and client's ceiling)
   e    latency from send to tag event at 25/50/75 % of b's throughput, with an open-loop producer
+d, p and raw drain backlogs `fast_factor` (5) times longer, cycling the same texts: at their rates a
+backlog of `events` lasts 0.1-1 s, too short for a steady rate (measured, 3,000 events in 2 rounds: d/p
+1.02 and 0.78; 15,000: 0.60 and 0.60).
 Rounds are interleaved and each ratio is taken within a round (these machines drift by +-15 %).
 """
 
@@ -56,6 +59,9 @@ class Drain:
 @dataclass
 class BenchConfig:
     events: int = 3000  # per backlog
+    # backlogs of the fast points (d, p, raw) are this many times longer, cycling the same texts: a
+    # backlog of `events` drains there in 0.1-1 s, too short a span for a steady rate or CPU per event
+    fast_factor: int = 5
     rounds: int = 3
     latency_seconds: float = 20.0
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)
@@ -220,7 +226,7 @@ class Bench:
         await producer.start()
         return consumer, producer
 
-    def _empty_cache(self) -> None:
+    def empty_cache(self) -> None:
         import redis
 
         redis.Redis.from_url(self.stack.redis.url).flushdb()
@@ -265,7 +271,7 @@ class Bench:
         topics = self._topics(label)
         events = cached_from or event_stream(self.texts, len(self.texts), topics["app_id"])
         if cached_from is None:
-            self._empty_cache()
+            self.empty_cache()
         if cached_from is not None:  # the same content under new event ids: every event a cache hit
             events = [
                 OutEvent(e.key, e.value.replace(b'"event_id": "', f'"event_id": "{label}-'.encode()))
@@ -287,21 +293,23 @@ class Bench:
                 w.stop()
             self.stack.workers = [w for w in self.stack.workers if w not in started]
 
-    def forward_faust(self, label: str = "p") -> Drain:
+    def forward_faust(self, label: str = "p", n: int | None = None) -> Drain:
+        """n events (default: one per text) through the forward-only Faust app."""
         topics = self._topics(label)
-        self._send(topics["input_topic"], event_stream(self.texts, len(self.texts), topics["app_id"]))
+        n = n or len(self.texts)
+        self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
         fwd = _ForwardApp(self.stack.workdir, self.stack.worker_settings(**topics))
         fwd.start()
         try:
-            return self._await_outputs(topics["output_topic"], len(self.texts), self._processes({"forward": fwd}))
+            return self._await_outputs(topics["output_topic"], n, self._processes({"forward": fwd}))
         finally:
             fwd.stop()
 
-    def forward_raw(self, label: str = "raw", batch: int = 32) -> Drain:
-        """The loop runs in this process, on the workers' kind of event loop: its CPU is this
-        process's while it drains."""
+    def forward_raw(self, label: str = "raw", batch: int = 32, n: int | None = None) -> Drain:
+        """n events (default: one per text); the loop runs in this process, on the workers' kind of
+        event loop: its CPU is this process's while it drains."""
         topics = self._topics(label)
-        n = len(self.texts)
+        n = n or len(self.texts)
         self._send(topics["input_topic"], event_stream(self.texts, n, topics["app_id"]))
 
         async def go() -> Drain:
@@ -360,7 +368,7 @@ class Bench:
     def latency(self, rate: float, seconds: float, label: str) -> dict[str, float]:
         """Open-loop producer at `rate`: latency from send to the tag event (its broker timestamp)."""
         topics = self._topics(label)
-        self._empty_cache()
+        self.empty_cache()
         worker = self.stack.start_worker(topics["app_id"], **topics)
         try:
             n = max(20, int(rate * seconds))
@@ -451,8 +459,11 @@ def run_bench(
                 s = dict(settings)
                 got[name] = bench.stream(f"{name}{r}", workers=int(str(s.pop("_workers", 1))), **s).events_per_s
             got["c"] = bench.naive(f"c{r}")
-            topics_events = event_stream(texts, len(texts), f"b{r}-cached")
-            bench.stream(f"warm{r}", cached_from=topics_events)  # fills the cache with this content
+            # fills the cache as a worker with default settings does (b_explain_3 left explained entries)
+            bench.empty_cache()
+            bench.stream(f"warm{r}", cached_from=event_stream(texts, len(texts), f"b{r}-cached"))
+            fast_n = config.fast_factor * len(texts)
+            topics_events = event_stream(texts, fast_n, f"b{r}-cached")  # the same texts, cycled: all cached
             # the event loop's own effect, on the CPU-bound path: d on the other loop, first in every
             # other round (the order within a pair is not left to favour either)
             other: event_loop.EventLoopKind = "asyncio" if bench.event_loop == "uvloop" else "uvloop"
@@ -463,8 +474,8 @@ def run_bench(
             }
             d = drains.pop("d")
             got.update({name: x.events_per_s for name, x in drains.items()})
-            p = bench.forward_faust(f"p{r}")
-            raw = bench.forward_raw(f"raw{r}")
+            p = bench.forward_faust(f"p{r}", n=fast_n)
+            raw = bench.forward_raw(f"raw{r}", n=fast_n)
             got["d"], got["p"], got["raw"] = d.events_per_s, p.events_per_s, raw.events_per_s
             got["cpu_ms_per_event"] = {
                 "b: worker": b.cpu_ms_per_event.get("worker1"),
@@ -480,7 +491,8 @@ def run_bench(
             bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
             for i, load in enumerate(config.loads)
         ]
-    return summarize(rounds, latency, config, bench.event_loop, deployment)
+    backlogs = {"model path (a, t, b, c)": len(texts), "fast path (d, p, raw)": config.fast_factor * len(texts)}
+    return summarize(rounds, latency, config, bench.event_loop, deployment, backlogs)
 
 
 def summarize(
@@ -489,6 +501,7 @@ def summarize(
     config: BenchConfig,
     loop: str,
     deployment: dict[str, Any],
+    backlogs: dict[str, int],
 ) -> dict[str, Any]:
     points = [k for k, v in rounds[0].items() if isinstance(v, float)]
     med = {k: round(statistics.median(r[k] for r in rounds), 1) for k in points}
@@ -509,6 +522,7 @@ def summarize(
         "machine": machine(),
         "config": asdict(config),
         "deployment": deployment,
+        "backlog_events": backlogs,  # events per drained backlog
         "event_loop": loop,  # of the workers, the forward app and the raw loop
         "events_per_s": med,
         "ratios": ratios,
