@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(".tagstream/stream-bench"))
     ap.add_argument("--out", type=Path, default=RESULTS / "stream_bench.json")
     args = ap.parse_args()
+    if args.fast_factor < 1:
+        ap.error("--fast-factor must be at least 1")
     texts = []
     for name in ("flipkart", "myntra"):
         texts += load_dataset(args.data / f"{name}.test.jsonl").texts

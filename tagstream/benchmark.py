@@ -491,7 +491,7 @@ def run_bench(
             bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
             for i, load in enumerate(config.loads)
         ]
-    backlogs = {"model path (a, t, b, c)": len(texts), "fast path (d, p, raw)": config.fast_factor * len(texts)}
+    backlogs = {"model path (a, t, b)": len(texts), "fast path (d, p, raw)": config.fast_factor * len(texts)}
     return summarize(rounds, latency, config, bench.event_loop, deployment, backlogs)
 
 
