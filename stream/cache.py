@@ -27,6 +27,7 @@ class CachedResult:
     tags: TagList
     why: Why | None = None
     attributes: list[ExtractedAttribute] | None = None  # extracted by a version that extracts
+    why_words: int = 0  # the top words per tag `why` was computed for (0: unknown, an older entry)
 
 
 def cache_key(model_name: str, model_version: str, content_hash: str) -> str:
@@ -47,6 +48,7 @@ def _parse(raw: bytes | None) -> CachedResult | None:
     try:
         obj = json.loads(raw)
         why = obj.get("why")
+        why_words = int(obj.get("why_words") or 0)
         attributes = obj.get("attributes")
         if attributes is not None:
             attributes = ATTRIBUTE_LIST.validate_python(attributes)
@@ -54,6 +56,7 @@ def _parse(raw: bytes | None) -> CachedResult | None:
             [(str(t), float(s)) for t, s in obj["tags"]],
             None if why is None else {str(t): [(str(w), float(x)) for w, x in ws] for t, ws in why.items()},
             attributes,
+            why_words if why is not None else 0,
         )
     except (ValueError, KeyError, TypeError, AttributeError):  # ValidationError is a ValueError
         return None
@@ -97,6 +100,7 @@ class TagCache:
                     value: dict[str, object] = {"tags": result.tags}
                     if result.why is not None:
                         value["why"] = result.why
+                        value["why_words"] = result.why_words
                     if result.attributes is not None:
                         value["attributes"] = [a.model_dump() for a in result.attributes]
                     pipe.set(key, json.dumps(value, separators=(",", ":")), ex=self.ttl_s)

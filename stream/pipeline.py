@@ -202,11 +202,17 @@ class BatchProcessor:
         found = {
             h: Scored(r.tags, version, True, self._asked_why(r.why), r.attributes)
             for h, r in zip(hashes, lookup.values, strict=True)
-            if r is not None and (r.why is not None or not self.explain_top_words)  # explained ones when asked
+            if r is not None and self._explained_enough(r)
         }
         stats.cache_hits = sum(1 for w in upserts if w.candidate.content_hash in found)
         stats.cache_misses = len(upserts) - stats.cache_hits
         return found
+
+    def _explained_enough(self, r: CachedResult) -> bool:
+        """Without explanations any entry serves; with N words asked, only one explained for at least
+        N words per tag (one explained for fewer, or by an older worker that did not record it, is
+        scored again and replaced)."""
+        return not self.explain_top_words or (r.why is not None and r.why_words >= self.explain_top_words)
 
     def _asked_why(self, why: Why | None) -> Why | None:
         """A cached entry's explanations as this worker's settings ask for them: none without
@@ -264,7 +270,9 @@ class BatchProcessor:
                 why = self._why(batch, int(start), len(units[h]), misses[h], tags) if self.explain_top_words else None
                 found = batch.attributes[int(start)] if batch.attributes is not None else None
                 scored[h] = Scored(tags, info.version, False, why, found)
-                new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(tags, why, found)
+                new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(
+                    tags, why, found, self.explain_top_words if why is not None else 0
+                )
         stats.inferred += len(new_entries)
         if not await self.cache.set_many(new_entries):
             stats.cache_errors["set"] += 1

@@ -276,6 +276,11 @@ def test_a_cached_result_is_served_with_the_explanations_this_worker_asks_for():
     assert plain.cached and plain.explanations is None
     one = tag_event(2, explain=1)
     assert one.cached and one.explanations["long"] == first.explanations["long"][:1]
+    calls = len(tagger.calls)
+    three = tag_event(3, explain=3)  # explained for 2 words only: scored again, and the entry replaced
+    assert not three.cached and len(tagger.calls) == calls + 1
+    assert next(iter(cache.data.values())).why_words == 3
+    assert tag_event(4, explain=2).cached
 
 
 def test_one_pass_decoding_gives_what_step_by_step_decoding_gives(monkeypatch):
