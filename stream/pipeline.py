@@ -271,7 +271,7 @@ class BatchProcessor:
                 found = batch.attributes[int(start)] if batch.attributes is not None else None
                 scored[h] = Scored(tags, info.version, False, why, found)
                 new_entries[cache_key(self.model_name, info.version, h)] = CachedResult(
-                    tags, why, found, self.explain_top_words if why is not None else 0
+                    tags, why, found, self.explain_top_words
                 )
         stats.inferred += len(new_entries)
         if not await self.cache.set_many(new_entries):

@@ -433,6 +433,7 @@ def run_bench(
     from tagstream.trainer.serving import ServingConfig
 
     texts = list(dict.fromkeys(texts))[: config.events]
+    fast_n = config.fast_factor * len(texts)  # backlog of d, p and raw
     repo = workdir / "repo"
     serving = ServingConfig()
     _, version_dir = export_model(model_dir, repo, serving=serving)
@@ -462,7 +463,6 @@ def run_bench(
             # fills the cache as a worker with default settings does (b_explain_3 left explained entries)
             bench.empty_cache()
             bench.stream(f"warm{r}", cached_from=event_stream(texts, len(texts), f"b{r}-cached"))
-            fast_n = config.fast_factor * len(texts)
             topics_events = event_stream(texts, fast_n, f"b{r}-cached")  # the same texts, cycled: all cached
             # the event loop's own effect, on the CPU-bound path: d on the other loop, first in every
             # other round (the order within a pair is not left to favour either)
@@ -491,7 +491,7 @@ def run_bench(
             bench.latency(load * statistics.median(r["b"] for r in rounds), config.latency_seconds, f"e{i}")
             for i, load in enumerate(config.loads)
         ]
-    backlogs = {"model path (a, t, b)": len(texts), "fast path (d, p, raw)": config.fast_factor * len(texts)}
+    backlogs = {"model path (a, t, b)": len(texts), "fast path (d, p, raw)": fast_n}
     return summarize(rounds, latency, config, bench.event_loop, deployment, backlogs)
 
 
