@@ -1,7 +1,9 @@
 """The documentation users get stays in step with the code."""
 
+import json
 from pathlib import Path
 
+from tagstream.benchmark import table
 from tagstream.stream.settings import ENV_PREFIX, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,3 +30,21 @@ def test_docs_the_code_points_to_exist():
             for doc in ("docs/architecture.md", "docs/operations.md"):
                 if doc in text:
                     assert (ROOT / doc).is_file(), f"{path} cites {doc}"
+
+
+def test_readme_performance_numbers_are_the_committed_runs():
+    """README "Performance" shows the committed stream benchmark's tables as they are, and the
+    capacity plan it states is the committed study's: regenerating results without the README (or
+    the other way round) fails here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    results = ROOT / "bench" / "results"
+    bench = json.loads((results / "stream_bench.json").read_text(encoding="utf-8"))
+    for block in table(bench).strip().split("\n\n"):
+        assert block in readme, f"README lacks the committed stream benchmark table:\n{block}"
+    plan = json.loads((results / "capacity.json").read_text(encoding="utf-8"))["plan"]
+    deployment = plan["deployment"]
+    stated = (
+        f"**{deployment['triton_instances']} CPU Triton instances (cores), {deployment['workers']} workers on "
+        f"{deployment['partitions']} partitions, `tagstream backfill --rate {round(plan['backfill_rate'])}`**"
+    )
+    assert stated in " ".join(readme.split()), f"README does not state the committed capacity plan: {stated}"
