@@ -1,20 +1,78 @@
-"""faust's aiokafka transport with a configurable fetch wait.
+"""faust's aiokafka transport with a configurable fetch wait and a cheaper hand-over of records.
 
-faust-streaming creates its consumer with `fetch_max_wait_ms=1500`. A broker holds an empty fetch
-for up to that long; Apache Kafka answers as soon as data arrives, but the embedded broker (Tansu)
-was measured to hold it for ~450 ms even when a message arrived meanwhile (~5 ms with 100 ms). This
-transport, registered under the `tagstream-kafka` scheme (entry point `faust.transports`), is the
-same transport with the wait taken from the app (`app.fetch_max_wait_ms`, set by the worker from
-TAGSTREAM_FETCH_MAX_WAIT_MS).
+- **Fetch wait.** faust-streaming creates its consumer with `fetch_max_wait_ms=1500`. A broker holds an
+  empty fetch for up to that long; Apache Kafka answers as soon as data arrives, but the embedded
+  broker (Tansu) was measured to hold it for ~450 ms even when a message arrived meanwhile (~5 ms
+  with 100 ms). Here the wait is taken from the app (`app.fetch_max_wait_ms`, set by the worker from
+  TAGSTREAM_FETCH_MAX_WAIT_MS).
+- **Hand-over.** faust's fetch loop hands every record to the streams with
+  `await self.wait_first(callback(message), self.suspend_flow.wait())`: four tasks and an
+  `asyncio.wait` per record, so that a hand-over that has to wait (flow control during a rebalance,
+  a full stream buffer, a full producer buffer) is abandoned when the flow is suspended or the
+  consumer stops. Almost no hand-over waits. `_Consumer.wait_first` takes the callback's first step
+  in place: when it finishes there, that is the result, as when the callback wins the race; when it
+  has to wait, the rest of it races the others exactly as before (`first_step_or_race`).
+
+Registered under the `tagstream-kafka` scheme (entry point `faust.transports`); the producer keeps
+faust's own `kafka://` transport.
 """
 
 from __future__ import annotations
 
+import asyncio
+import types
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import Any
+
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from mode.services import WaitResults
+from mode.utils.times import Seconds
 
 SCHEME = "tagstream-kafka"
 DEFAULT_FETCH_MAX_WAIT_MS = 100
+
+Race = Callable[..., Awaitable[WaitResults]]
+
+
+@types.coroutine
+def _resumed(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, None, Any]:
+    """The rest of `coro`, whose first step was taken by hand and yielded `waiting_on`: the task
+    running this sees the same yields (and throws the same cancellation into `coro`) as a task that
+    had run `coro` from its start."""
+    while True:
+        try:
+            yield waiting_on
+        except BaseException as exc:  # noqa: BLE001 - cancellation (or anything the task throws) belongs to coro
+            try:
+                waiting_on = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+            continue
+        return (yield from coro)
+
+
+async def _rest_of(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
+    return await _resumed(coro, waiting_on)
+
+
+async def first_step_or_race(race: Race, first: Coroutine[Any, Any, Any], *others: Any) -> WaitResults:
+    """`race(first, *others)` (mode's `Service.wait_first`), without its tasks when `first` finishes
+    in its first step: then `first` is the winner and the others are closed unstarted. Otherwise the
+    rest of `first` races the others."""
+    try:
+        waiting_on = first.send(None)
+    except StopIteration as done:
+        for other in others:
+            if asyncio.iscoroutine(other):
+                other.close()
+        return WaitResults([first], [done.value], False)
+    except BaseException:
+        for other in others:
+            if asyncio.iscoroutine(other):
+                other.close()
+        raise
+    return await race(_rest_of(first, waiting_on), *others)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -28,6 +86,21 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_first(self, *coros: Any, timeout: Seconds | None = None) -> WaitResults:
+        """The fetch loop's per-record call (a callback coroutine and the flow's wait, no timeout,
+        the consumer running) through `first_step_or_race`; any other call as faust makes it."""
+        if (
+            len(coros) == 2
+            and timeout is None
+            and asyncio.iscoroutine(coros[0])
+            and not self._stopped.is_set()
+            and not self._crashed.is_set()
+        ):
+            return await first_step_or_race(super().wait_first, *coros)
+        if timeout is None:  # mode types the timeout as Seconds with a None default
+            return await super().wait_first(*coros)
+        return await super().wait_first(*coros, timeout=timeout)
 
 
 class Transport(faust_aiokafka.Transport):

@@ -1,14 +1,27 @@
 """The worker's transport sets aiokafka's fetch wait through a private attribute (faust hard-codes
-1500 ms). These tests fail loudly if an aiokafka or faust upgrade moves what it relies on."""
+1500 ms) and hands records over without faust's per-record tasks when the hand-over does not wait.
+These tests fail loudly if an aiokafka or faust upgrade moves what it relies on."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import inspect
+import warnings
+from typing import Any
 
 import aiokafka
+import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from tagstream.stream.faust_transport import SCHEME, Transport, _ConsumerThread, consumer_url
+from tagstream.stream.faust_transport import (
+    SCHEME,
+    Transport,
+    _Consumer,
+    _ConsumerThread,
+    consumer_url,
+    first_step_or_race,
+)
 
 
 def test_aiokafka_keeps_fetch_wait_in_the_attribute_we_set():
@@ -44,3 +57,127 @@ def test_faust_keeps_what_the_worker_relies_on():
     assert "await self.ack(" not in src.replace("#     await self.ack(event)", "")
     assert "stream_wait_empty" in inspect.getsource(Consumer.on_stop)
     assert "self._committed_offset.update(" in inspect.getsource(Consumer._commit_offsets)
+
+
+# --- the record hand-over (first_step_or_race) -----------------------------------------------------
+
+
+def _race() -> tuple[Any, list[tuple[Any, ...]]]:
+    """mode's own Service.wait_first, recording each call."""
+    import mode
+
+    service = mode.Service()
+    calls: list[tuple[Any, ...]] = []
+
+    async def race(*coros: Any) -> Any:
+        calls.append(coros)
+        return await service.wait_first(*coros)
+
+    return race, calls
+
+
+async def test_a_hand_over_that_does_not_wait_needs_no_race_and_no_task():
+    race, calls = _race()
+    delivered: list[int] = []
+
+    async def callback() -> int:
+        delivered.append(1)
+        return 5
+
+    flow = asyncio.Event()
+    tasks_before = len(asyncio.all_tasks())
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        result = await first_step_or_race(race, callback(), flow.wait())
+        gc.collect()
+    assert not [w for w in warned if "never awaited" in str(w.message)]  # the flow's wait was closed
+    assert result.results == [5] and not result.stopped
+    assert delivered == [1] and calls == []
+    assert len(asyncio.all_tasks()) == tasks_before
+
+
+async def test_a_hand_over_that_waits_finishes_in_the_race():
+    race, calls = _race()
+    ready = asyncio.get_running_loop().create_future()
+
+    async def callback() -> str:
+        await asyncio.sleep(0)  # a bare yield first
+        return await ready
+
+    asyncio.get_running_loop().call_later(0.05, ready.set_result, "delivered")
+    result = await first_step_or_race(race, callback(), asyncio.Event().wait())
+    assert result.results == ["delivered"] and len(calls) == 1
+
+
+async def test_a_waiting_hand_over_is_cancelled_when_the_flow_is_suspended_first():
+    """The rest of the callback gets the cancellation where it waits, as a task running it would,
+    and what it waited on is cancelled too."""
+    race, _ = _race()
+    full = asyncio.Queue(maxsize=1)
+    full.put_nowait("x")
+    seen: list[str] = []
+
+    async def callback() -> None:
+        try:
+            await full.put("y")  # the stream buffer is full
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    suspend = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, suspend.set)
+    result = await first_step_or_race(race, callback(), suspend.wait())
+    assert result.results == [True]  # the flow's wait won
+    await asyncio.sleep(0.01)
+    assert seen == ["cancelled"]
+    assert full.qsize() == 1 and not full._putters  # type: ignore[attr-defined]  # nothing left waiting
+
+
+async def test_a_callback_that_catches_the_cancellation_and_waits_again_is_driven_to_its_end():
+    race, _ = _race()
+    steps: list[str] = []
+    again = asyncio.get_running_loop().create_future()
+
+    async def callback() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            await again  # cleans up before it goes
+            steps.append("cleaned up")
+            raise
+
+    suspend = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.02, suspend.set)
+    await first_step_or_race(race, callback(), suspend.wait())
+    await asyncio.sleep(0.01)
+    assert steps == ["cancelled"]
+    again.set_result(None)
+    await asyncio.sleep(0.01)
+    assert steps == ["cancelled", "cleaned up"]
+
+
+async def test_a_failing_hand_over_raises_and_closes_the_flow_wait():
+    race, calls = _race()
+
+    async def callback() -> None:
+        raise ValueError("cannot decode")
+
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        with pytest.raises(ValueError, match="cannot decode"):
+            await first_step_or_race(race, callback(), asyncio.Event().wait())
+        gc.collect()
+    assert not [w for w in warned if "never awaited" in str(w.message)]
+    assert calls == []
+
+
+def test_faust_hands_records_over_through_the_call_we_shortcut():
+    """If a faust upgrade hands records over differently, `_Consumer.wait_first` no longer sees the
+    call and the fetch loop silently pays for four tasks per record again: fail here instead."""
+    from faust.transport.consumer import Consumer
+
+    src = " ".join(inspect.getsource(Consumer._drain_messages).split())
+    assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in src
+    assert _Consumer.wait_first is not Consumer.wait_first
+    assert Transport.Consumer is _Consumer
