@@ -38,18 +38,22 @@ Race = Callable[..., Awaitable[WaitResults]]
 @types.coroutine
 def _resumed(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Generator[Any, None, Any]:
     """The rest of `coro`, whose first step was taken by hand and yielded `waiting_on`: the task
-    running this sees the same yields (and throws the same cancellation into `coro`) as a task that
-    had run `coro` from its start."""
+    running this sees every yield of `coro` and throws its cancellation into `coro`, as a task that
+    had run `coro` from its start would (any coroutine with send/throw: native or Cython)."""
     while True:
         try:
             yield waiting_on
+        except GeneratorExit:  # this wrapper is closed unfinished: close coro with it
+            coro.close()
+            raise
         except BaseException as exc:  # noqa: BLE001 - cancellation (or anything the task throws) belongs to coro
-            try:
-                waiting_on = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-            continue
-        return (yield from coro)
+            thrown: BaseException | None = exc
+        else:
+            thrown = None
+        try:
+            waiting_on = coro.send(None) if thrown is None else coro.throw(thrown)
+        except StopIteration as done:
+            return done.value
 
 
 async def _rest_of(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:

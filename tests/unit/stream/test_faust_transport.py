@@ -5,6 +5,7 @@ These tests fail loudly if an aiokafka or faust upgrade moves what it relies on.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import gc
 import inspect
 import warnings
@@ -155,6 +156,39 @@ async def test_a_callback_that_catches_the_cancellation_and_waits_again_is_drive
     again.set_result(None)
     await asyncio.sleep(0.01)
     assert steps == ["cancelled", "cleaned up"]
+
+
+class _StepCoroutine(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """A coroutine that is not a native one (as faust's Cython conductor makes): it waits on a future
+    once, then returns its result."""
+
+    def __init__(self, fut: asyncio.Future[str]):
+        self.fut = fut
+        self.waited = False
+
+    def send(self, value: object) -> asyncio.Future[str]:
+        if not self.waited:
+            self.waited = True
+            self.fut._asyncio_future_blocking = True  # what awaiting a future does
+            return self.fut
+        raise StopIteration(self.fut.result())
+
+    def throw(self, *exc: Any) -> Any:
+        raise exc[0] if len(exc) == 1 else exc[1]
+
+    def close(self) -> None:
+        pass
+
+    def __await__(self) -> Any:
+        raise NotImplementedError  # never awaited here: only stepped
+
+
+async def test_a_waiting_hand_over_that_is_not_a_native_coroutine_is_driven_by_send():
+    race, calls = _race()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(0.02, ready.set_result, "delivered")
+    result = await first_step_or_race(race, _StepCoroutine(ready), asyncio.Event().wait())
+    assert result.results == ["delivered"] and len(calls) == 1
 
 
 async def test_a_failing_hand_over_raises_and_closes_the_flow_wait():
