@@ -43,7 +43,7 @@ def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
     from tagstream.trainer.pipeline import run_training
 
     out = workdir / "model"
-    echo("model: the repository is empty; training a small model on the sample catalogue (about 2 minutes on 2 cores)")
+    echo("model: the repository is empty; training a small model on the sample catalogue (under a minute on 2 cores)")
     train, val = Path(str(SAMPLE / "catalogue.train.jsonl")), Path(str(SAMPLE / "catalogue.val.jsonl"))
     # with attribute extraction (the sample's colour and gender words): tag events carry `attributes`
     # (at the default --extract-weight 0.1: on this sample, tags' validation micro-F1 is 0.78 with it, 0.85
