@@ -66,15 +66,12 @@ async def first_step_or_race(race: Race, first: Coroutine[Any, Any, Any], *other
     rest of `first` races the others."""
     try:
         waiting_on = first.send(None)
-    except StopIteration as done:
+    except BaseException as ended:  # finished (StopIteration) or failed in its first step
         for other in others:
             if asyncio.iscoroutine(other):
                 other.close()
-        return WaitResults([first], [done.value], False)
-    except BaseException:
-        for other in others:
-            if asyncio.iscoroutine(other):
-                other.close()
+        if isinstance(ended, StopIteration):
+            return WaitResults([first], [ended.value], False)
         raise
     return await race(_rest_of(first, waiting_on), *others)
 
