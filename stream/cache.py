@@ -10,11 +10,14 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NotRequired
 
 import redis.asyncio as aioredis
+from pydantic import FiniteFloat, TypeAdapter, ValidationError
 from redis.exceptions import RedisError
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from tagstream.stream.events import ATTRIBUTE_LIST, ExtractedAttribute
+from tagstream.stream.events import ExtractedAttribute
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +45,31 @@ class Lookup:
     failed: bool = False
 
 
+class _Entry(TypedDict):
+    """A cached entry as stored (JSON): tags and explanations as [name, score] pairs."""
+
+    tags: list[tuple[str, FiniteFloat]]
+    why: NotRequired[dict[str, list[tuple[str, FiniteFloat]]] | None]
+    why_words: NotRequired[int | None]
+    attributes: NotRequired[list[ExtractedAttribute] | None]
+
+
+_ENTRY = TypeAdapter(_Entry)
+
+
 def _parse(raw: bytes | None) -> CachedResult | None:
+    """A cached entry, or None for a miss and for an entry that is not one (corrupt, of another
+    layout, a score that is not a finite number): parsed and checked in one pass of pydantic-core."""
     if raw is None:
         return None
     try:
-        obj = json.loads(raw)
-        why = obj.get("why")
-        why_words = int(obj.get("why_words") or 0)
-        attributes = obj.get("attributes")
-        if attributes is not None:
-            attributes = ATTRIBUTE_LIST.validate_python(attributes)
-        return CachedResult(
-            [(str(t), float(s)) for t, s in obj["tags"]],
-            None if why is None else {str(t): [(str(w), float(x)) for w, x in ws] for t, ws in why.items()},
-            attributes,
-            why_words if why is not None else 0,
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):  # ValidationError is a ValueError
+        entry = _ENTRY.validate_json(raw)
+    except ValidationError:
         return None
+    why = entry.get("why")
+    return CachedResult(
+        entry["tags"], why, entry.get("attributes"), (entry.get("why_words") or 0) if why is not None else 0
+    )
 
 
 class TagCache:

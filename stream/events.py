@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tagstream.core.text import attributes_as_strings, clean_text, invalid_unicode, model_text
 
@@ -37,6 +38,7 @@ class EventLimits(BaseModel):
 
 
 _TEXT_FIELDS = ("title", "description", "brand", "category_hint")
+_STRING_FIELDS = ("event_id", "product_id", *_TEXT_FIELDS)
 
 
 class ProductUpdate(BaseModel):
@@ -64,13 +66,6 @@ class ProductUpdate(BaseModel):
     def _none_is_empty(cls, v: object) -> object:
         return "" if v is None else v
 
-    @field_validator("event_id", "product_id", *_TEXT_FIELDS)
-    @classmethod
-    def _valid_unicode(cls, v: str) -> str:
-        if invalid_unicode(v):
-            raise ValueError("holds a lone surrogate (not valid Unicode)")
-        return v
-
     @field_validator("attributes", mode="before")
     @classmethod
     def _attributes_to_strings(cls, v: object) -> object:
@@ -83,6 +78,12 @@ class ProductUpdate(BaseModel):
 
     @model_validator(mode="after")
     def _check(self, info: ValidationInfo) -> ProductUpdate:
+        # one check of every string field (a lone surrogate is rare; only then say which): one call
+        # per event instead of a validator per field
+        strings = (self.event_id, self.product_id, self.title, self.description, self.brand, self.category_hint)
+        if invalid_unicode("".join(strings)):
+            name = next(n for n, v in zip(_STRING_FIELDS, strings, strict=True) if invalid_unicode(v))
+            raise ValueError(f"{name} holds a lone surrogate (not valid Unicode)")
         limits: EventLimits = (info.context or {}).get("limits") or EventLimits()
         checks = (
             ("title", len(self.title), limits.max_title_chars),
@@ -163,6 +164,46 @@ class TagEvent(BaseModel):
         "offsets into the model text)",
     )
     tagged_at: datetime = Field(default_factory=utcnow, description="when the worker made this event")
+
+
+class _TagScoreData(TypedDict):
+    tag: str
+    score: float
+
+
+class _WordWeightData(TypedDict):
+    word: str
+    weight: float
+
+
+class TagEventData(TypedDict):
+    """A `TagEvent` as plain data, field for field and in the same order (a unit test holds them
+    equal): what the worker builds per tag event, from values it already validated."""
+
+    schema_version: int
+    product_id: str
+    source_event_id: str
+    superseded_event_ids: list[str]
+    tags: list[_TagScoreData]
+    model_name: str
+    model_version: str
+    content_hash: str
+    cached: bool
+    explanations: dict[str, list[_WordWeightData]] | None
+    attributes: list[ExtractedAttribute] | None
+    tagged_at: datetime
+
+
+_TAG_EVENT_DATA = TypeAdapter(TagEventData)
+
+
+def tag_event_json(data: TagEventData) -> bytes:
+    """The tag event's JSON, serialised by pydantic-core as `TagEvent.model_dump_json` does, without
+    building the model: its parts come from a validated event, validated cache entries or the model's
+    decoded scores, so validating them again only made a `TagScore` per tag (measured: half the CPU of
+    building and serialising a `TagEvent`). A value of the wrong type raises (`warnings="error"`)
+    instead of being written."""
+    return _TAG_EVENT_DATA.dump_json(data, warnings="error")
 
 
 Stage = Literal["decode", "validate", "inference", "publish"]

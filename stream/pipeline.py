@@ -21,10 +21,12 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from tagstream.core.artifact import decode_tags
 from tagstream.core.explain import occluded_texts, top_words, words_of
@@ -32,10 +34,12 @@ from tagstream.core.text import content_hash
 from tagstream.stream.cache import CachedResult, Lookup, TagList, Why, cache_key
 from tagstream.stream.errors import BadInput, ServerError
 from tagstream.stream.events import (
+    SCHEMA_VERSION,
     EventLimits,
     ExtractedAttribute,
     ProductUpdate,
-    TagEvent,
+    tag_event_json,
+    utcnow,
 )
 from tagstream.stream.records import Record
 from tagstream.stream.results import BatchOutcome, BatchStats, Deleted, Rejected, Result, Tagged
@@ -300,6 +304,7 @@ class BatchProcessor:
         self, winners: Sequence[Winner], scored: Mapping[str, Scored], failed: Mapping[str, str]
     ) -> list[Result]:
         results: list[Result] = []
+        tagged_at = utcnow()  # one time for the batch's tag events: they are made together
         for w in winners:
             c = w.candidate
             ev = c.event
@@ -309,23 +314,35 @@ class BatchProcessor:
                 results.append(Rejected(c.record, "inference", failed[c.content_hash], w.superseded))
             else:
                 s = scored[c.content_hash]
-                # one validation of plain data (pydantic-core builds the nested models): a TagScore
-                # built per tag in Python cost ~70 % of building the event
-                tag_event = TagEvent.model_validate(
-                    {
-                        "product_id": ev.product_id,
-                        "source_event_id": ev.event_id,
-                        "superseded_event_ids": list(w.superseded),
-                        "tags": [{"tag": t, "score": round(score, 6)} for t, score in s.tags],
-                        "model_name": self.model_name,
-                        "model_version": s.version,
-                        "content_hash": c.content_hash,
-                        "cached": s.cached,
-                        "explanations": None
-                        if s.why is None
-                        else {t: [{"word": w, "weight": x} for w, x in words] for t, words in s.why.items()},
-                        "attributes": s.attributes,
-                    }
-                )
-                results.append(Tagged(c.record, tag_event))
+                try:
+                    value = self._tag_event_json(ev, w.superseded, c.content_hash, s, tagged_at)
+                except PydanticSerializationError as e:  # a value of the wrong type: this event alone fails
+                    log.error("could not serialise a tag event: %s", e, extra=c.record.log_context())
+                    results.append(
+                        Rejected(c.record, "publish", f"tag event not serialisable: {e}"[:500], w.superseded)
+                    )
+                    continue
+                results.append(Tagged(c.record, ev.product_id, ev.event_id, value))
         return results
+
+    def _tag_event_json(
+        self, ev: ProductUpdate, superseded: tuple[str, ...], content_hash: str, s: Scored, tagged_at: datetime
+    ) -> bytes:
+        return tag_event_json(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "product_id": ev.product_id,
+                "source_event_id": ev.event_id,
+                "superseded_event_ids": list(superseded),
+                "tags": [{"tag": t, "score": round(score, 6)} for t, score in s.tags],
+                "model_name": self.model_name,
+                "model_version": s.version,
+                "content_hash": content_hash,
+                "cached": s.cached,
+                "explanations": None
+                if s.why is None
+                else {t: [{"word": w, "weight": x} for w, x in words] for t, words in s.why.items()},
+                "attributes": s.attributes,
+                "tagged_at": tagged_at,
+            }
+        )

@@ -87,9 +87,8 @@ class Publisher:
 
     def message(self, result: Result) -> Message:
         if isinstance(result, Tagged):
-            ev = result.event
-            headers: Headers = [("source_event_id", ev.source_event_id.encode())]
-            return Message(self.output_topic, ev.product_id.encode(), ev.model_dump_json().encode(), headers, result)
+            headers: Headers = [("source_event_id", result.source_event_id.encode())]
+            return Message(self.output_topic, result.product_id.encode(), result.value, headers, result)
         if isinstance(result, Deleted):
             headers = [("source_event_id", result.event_id.encode())]
             if result.superseded_event_ids:

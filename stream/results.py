@@ -12,10 +12,21 @@ from tagstream.stream.records import Record
 
 @dataclass(frozen=True, slots=True)
 class Tagged:
-    """An upsert's tags: a tag event for the output topic."""
+    """An upsert's tags: a tag event for the output topic, serialised (`value`, a `TagEvent`'s JSON)."""
 
     record: Record
-    event: TagEvent
+    product_id: str
+    source_event_id: str
+    value: bytes
+
+    @classmethod
+    def of(cls, record: Record, event: TagEvent) -> Tagged:
+        return cls(record, event.product_id, event.source_event_id, event.model_dump_json().encode())
+
+    @property
+    def event(self) -> TagEvent:
+        """The tag event, read back from its JSON (for readers and tests; the worker publishes `value`)."""
+        return TagEvent.model_validate_json(self.value)
 
 
 @dataclass(frozen=True, slots=True)

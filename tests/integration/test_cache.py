@@ -46,11 +46,14 @@ def test_results_round_trip_with_explanations_and_attributes(server):
 
 def test_an_older_explained_entry_reads_as_explained_for_an_unknown_number_of_words(server):
     key, corrupt = cache_key("m", "1", "old"), cache_key("m", "1", "corrupt")
+    not_a_number, infinite = cache_key("m", "1", "nan"), cache_key("m", "1", "inf")
     with redis.Redis.from_url(server.url) as r:
         r.set(key, b'{"tags":[["men",0.9]],"why":{"men":[["Men\'s",0.4]]}}')  # written before why_words
         r.set(corrupt, b'{"tags": "not a list of pairs"')
-    _, lookup = _round_trip(server.url, {}, [key, corrupt])
-    assert lookup.values == [CachedResult([("men", 0.9)], {"men": [("Men's", 0.4)]}, None, 0), None]
+        r.set(not_a_number, b'{"tags":[["men",0.9],["blue",NaN]]}')  # JSON readers accept NaN
+        r.set(infinite, b'{"tags":[["men",Infinity]]}')
+    _, lookup = _round_trip(server.url, {}, [key, corrupt, not_a_number, infinite])
+    assert lookup.values == [CachedResult([("men", 0.9)], {"men": [("Men's", 0.4)]}, None, 0), None, None, None]
 
 
 def test_redis_away_is_a_failed_lookup_and_a_failed_write(tmp_path):

@@ -6,9 +6,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from tagstream.stream.cache import cache_key
-from tagstream.stream.events import SCHEMA_VERSION, DeadLetter, EventLimits, ProductUpdate, TagEvent
+from tagstream.stream.events import (
+    SCHEMA_VERSION,
+    DeadLetter,
+    EventLimits,
+    ExtractedAttribute,
+    ProductUpdate,
+    TagEvent,
+    TagEventData,
+    tag_event_json,
+    utcnow,
+)
 
 BASE = {"event_id": "e1", "product_id": "p1", "title": "Nike Shoes", "updated_at": "2026-01-01T00:00:00Z"}
 
@@ -30,7 +41,16 @@ def test_unknown_fields_ignored_and_text_matches_trainer():
         ({"event_id": ""}, "event_id"),
         ({"attributes": ["a"]}, "attributes"),
         ({"attributes": {"a": {"nested": 1}}}, "nested value"),
-        ({"title": "bad \ud800 surrogate"}, "surrogate"),
+        ({"title": "bad \ud800 surrogate"}, "title holds a lone surrogate"),
+        ({"event_id": "e\udc00"}, r"event_id\n.*unicode"),  # pydantic-core refuses it on fields with a length limit
+        ({"product_id": "\ud83d"}, r"product_id\n.*unicode"),
+        ({"description": "x\udfff"}, "description holds a lone surrogate"),
+        ({"brand": "\ud800"}, "brand holds a lone surrogate"),
+        ({"category_hint": "\ud800"}, "category_hint holds a lone surrogate"),
+        (
+            {"title": "half \ud83d", "brand": "\ude00 half"},
+            "title holds a lone surrogate",
+        ),  # a pair split over two fields
         ({"attributes": {"k\udfff": "v"}}, "surrogate"),
         ({"title": 5}, "title"),
     ],
@@ -152,3 +172,60 @@ def test_batch_log_context_names_each_partition_range():
 
     recs = [Record("in", p, o, None, None) for p, o in ((2, 90), (0, 120), (0, 151), (2, 88))]
     assert batch_log_context(recs) == {"topic": "in", "offsets": "0:120-151 2:88-90", "events": 4}
+
+
+def test_tag_event_data_mirrors_the_tag_event_field_for_field():
+    assert list(TagEventData.__annotations__) == list(TagEvent.model_fields)
+
+
+_names = st.text(min_size=1, max_size=12)  # any Unicode: quotes, backslashes, emoji, controls
+
+
+@given(
+    tags=st.lists(st.tuples(_names, st.floats(0, 1)), max_size=6),
+    superseded=st.lists(_names, max_size=3),
+    why=st.none() | st.dictionaries(_names, st.lists(st.tuples(_names, st.floats(-5, 5)), max_size=3), max_size=3),
+    attributes=st.none()
+    | st.lists(
+        st.builds(
+            ExtractedAttribute,
+            key=_names,
+            value=_names,
+            start=st.integers(0, 99),
+            end=st.integers(0, 99),
+            score=st.floats(0, 1),
+        ),
+        max_size=2,
+    ),
+    cached=st.booleans(),
+)
+def test_tag_event_json_reads_back_as_the_validated_tag_event(tags, superseded, why, attributes, cached):
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "product_id": 'p\u00e9"1',
+        "source_event_id": "e1",
+        "superseded_event_ids": superseded,
+        "tags": [{"tag": t, "score": s} for t, s in tags],
+        "model_name": "m",
+        "model_version": "7",
+        "content_hash": "v2-ab",
+        "cached": cached,
+        "explanations": None
+        if why is None
+        else {t: [{"word": w, "weight": x} for w, x in ws] for t, ws in why.items()},
+        "attributes": attributes,
+        "tagged_at": utcnow(),
+    }
+    value = tag_event_json(data)
+    assert TagEvent.model_validate_json(value) == TagEvent.model_validate(data)
+    assert value == TagEvent.model_validate(data).model_dump_json().encode()  # the same bytes as the model writes
+
+
+def test_tag_event_json_refuses_a_value_of_the_wrong_type():
+    event = TagEvent(
+        product_id="p", source_event_id="e", tags=[], model_name="m", model_version="1", content_hash="h", cached=False
+    )
+    data = event.model_dump()
+    data["tags"] = [{"tag": "x", "score": "0.5"}]  # a string where the contract has a number
+    with pytest.raises(PydanticSerializationError):
+        tag_event_json(data)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tagstream.stream.cache import Lookup
+from tagstream.stream.cache import CachedResult, Lookup
 from tagstream.stream.errors import BadInput, ModelUnavailable
 from tagstream.stream.events import EventLimits
 from tagstream.stream.pipeline import BatchProcessor
@@ -126,6 +126,22 @@ def test_cache_hit_skips_inference_and_new_version_misses():
     tagger.version = "2"
     out = run(p, [rec(2, "a")])
     assert out.results[0].event.cached is False and out.results[0].event.model_version == "2" and len(tagger.calls) == 2
+
+
+def test_a_result_that_cannot_be_serialised_fails_its_own_event_alone():
+    p, tagger, cache = make()
+    run(p, [rec(0, "a"), rec(1, "b", title="Another long title")])
+    key_a = next(k for k, v in cache.data.items() if v is not None and k.endswith(p_hash(p, rec(0, "a"))))
+    cache.data[key_a] = CachedResult([(5, 0.9)])  # a tag of the wrong type (no cache parse makes one)
+    out = run(p, [rec(2, "a"), rec(3, "b", title="Another long title")])
+    rejected = [r for r in out.results if isinstance(r, Rejected)]
+    assert [r.record.offset for r in rejected] == [2] and rejected[0].stage == "publish"
+    assert "not serialisable" in rejected[0].reason
+    assert [r.event.source_event_id for r in out.results if isinstance(r, Tagged)] == ["e3"]
+
+
+def p_hash(p, record):
+    return p._decode_one(record).content_hash
 
 
 def test_redis_away_is_a_counted_miss():

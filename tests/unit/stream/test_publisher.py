@@ -54,7 +54,7 @@ def tagged(pid="p1"):
         content_hash="h",
         cached=False,
     )
-    return Tagged(record(key=pid.encode()), ev)
+    return Tagged.of(record(key=pid.encode()), ev)
 
 
 def test_results_go_to_their_topics_with_source_ids():
