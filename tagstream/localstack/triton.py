@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 import sysconfig
 import urllib.request
@@ -64,6 +65,22 @@ def server_env() -> dict[str, str]:
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return int(r.status)
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return 0
+
+
+def _listens(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 class TritonServer(ManagedProcess):
@@ -130,14 +147,17 @@ class TritonServer(ManagedProcess):
         return server_env()
 
     def _status(self, path: str) -> int:
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}{path}", timeout=2) as r:
-                return int(r.status)
-        except Exception:  # noqa: BLE001 - any failure means "not yet"
-            return 0
+        return _http_status(f"http://{self.http_url}{path}")
 
     def ready(self) -> bool:
-        return self._status("/v2/health/live") == 200
+        """Every endpoint answers. tritonserver starts its metrics server after the HTTP one: HTTP
+        alone left a moment (longer on a loaded machine) in which `tagstream serve` said ready and
+        the metrics port still refused connections."""
+        return (
+            self._status("/v2/health/live") == 200
+            and _http_status(self.metrics_url) == 200
+            and _listens("127.0.0.1", self.ports.grpc)
+        )
 
     def model_ready(self, model: str, version: int | None = None) -> bool:
         path = f"/v2/models/{model}" + (f"/versions/{version}" if version else "") + "/ready"
