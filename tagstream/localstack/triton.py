@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 import sysconfig
 import urllib.request
@@ -16,7 +15,7 @@ from pathlib import Path
 from tagstream.localstack.errors import StackError
 from tagstream.localstack.ports import free_port
 from tagstream.localstack.process import ManagedProcess, TlsFiles
-from tagstream.localstack.wait import wait_until
+from tagstream.localstack.wait import port_open, wait_until
 
 
 @dataclass(frozen=True)
@@ -73,14 +72,6 @@ def _http_status(url: str) -> int:
             return int(r.status)
     except Exception:  # noqa: BLE001 - any failure means "not yet"
         return 0
-
-
-def _listens(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 class TritonServer(ManagedProcess):
@@ -156,7 +147,7 @@ class TritonServer(ManagedProcess):
         return (
             self._status("/v2/health/live") == 200
             and _http_status(self.metrics_url) == 200
-            and _listens("127.0.0.1", self.ports.grpc)
+            and port_open("127.0.0.1", self.ports.grpc)
         )
 
     def model_ready(self, model: str, version: int | None = None) -> bool:
