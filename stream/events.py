@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
@@ -39,6 +40,7 @@ class EventLimits(BaseModel):
 
 _TEXT_FIELDS = ("title", "description", "brand", "category_hint")
 _STRING_FIELDS = ("event_id", "product_id", *_TEXT_FIELDS)
+_string_fields = attrgetter(*_STRING_FIELDS)  # their values, in one call
 
 
 class ProductUpdate(BaseModel):
@@ -80,7 +82,7 @@ class ProductUpdate(BaseModel):
     def _check(self, info: ValidationInfo) -> ProductUpdate:
         # one check of every string field (a lone surrogate is rare; only then say which): one call
         # per event instead of a validator per field
-        strings = (self.event_id, self.product_id, self.title, self.description, self.brand, self.category_hint)
+        strings = _string_fields(self)
         if invalid_unicode("".join(strings)):
             name = next(n for n, v in zip(_STRING_FIELDS, strings, strict=True) if invalid_unicode(v))
             raise ValueError(f"{name} holds a lone surrogate (not valid Unicode)")
