@@ -55,6 +55,9 @@ class Drain:
     events_per_s: float
     cpu_cores: dict[str, float] = field(default_factory=dict)  # cores each process used while draining
     cpu_ms_per_event: dict[str, float] = field(default_factory=dict)  # each process's CPU per event drained
+    # the first and last output message's time stamps (Unix seconds), where the drain was read from a topic
+    first_at: float = 0.0
+    last_at: float = 0.0
 
 
 @dataclass
@@ -208,6 +211,8 @@ class Bench:
             (n - 1) / span,
             {k: round(v / wall, 2) for k, v in used.items()},
             {k: round(1000 * v / n, 3) for k, v in used.items()},
+            min(stamps),
+            max(stamps),
         )
 
     async def _kafka_clients(self, topics: dict[str, str], *, auto_commit: bool) -> tuple[Any, Any]:

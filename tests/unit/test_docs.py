@@ -48,3 +48,17 @@ def test_readme_performance_numbers_are_the_committed_runs():
         f"{deployment['partitions']} partitions, `tagstream backfill --rate {round(plan['backfill_rate'])}`**"
     )
     assert stated in " ".join(readme.split()), f"README does not state the committed capacity plan: {stated}"
+
+
+def test_performance_doc_shows_the_committed_forward_profile():
+    """docs/performance.md's row for the committed bench/profile_forward.py run is that run."""
+    doc = " ".join((ROOT / "docs" / "performance.md").read_text(encoding="utf-8").split())
+    got = json.loads((ROOT / "bench" / "results" / "profile_forward.json").read_text(encoding="utf-8"))
+    cpu, threads = got["cpu_ms_per_event"], got["profile"]["threads_pct"]
+    row = (
+        f"| 1 (committed) | {got['p_events_per_s']:,} | {got['raw_events_per_s']:,} | {got['p_over_raw']:.2f} | "
+        f"{cpu['p: its main thread']:.3f} + {cpu['p: its consumer thread']:.3f} ms "
+        f"({threads['MainThread']:.0f} % / {100 - threads['MainThread']:.0f} %) | {cpu['raw: loop']:.3f} ms | "
+        f"{got['main_thread_over_raw_loop']:.1f} |"
+    )
+    assert row in doc, f"docs/performance.md lacks the committed forward profile:\n{row}"
