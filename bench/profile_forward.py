@@ -2,12 +2,12 @@
 benchmark) profiled with py-spy while it drains a long backlog, next to the plain aiokafka loop
 (point raw) on the same broker. Needs no model, Triton or Redis: only the embedded broker.
 
-    python bench/profile_forward.py [--events 150000] [--seconds 6]
+    python bench/profile_forward.py [--events 150000] [--seconds 6] [--delay 7]
 
 Prints, and writes to bench/results/profile_forward.json (and .png): each loop's events/s and CPU
 per event, the forward app's samples per thread (Faust runs aiokafka's consumer in a thread of its
 own) and the CPU per event that its main thread alone uses, next to the whole aiokafka loop's.
-py-spy must be installed (`pip install py-spy`, in the `dev` extra) and allowed to attach (ptrace).
+py-spy must be installed (`pip install py-spy`, in the `bench` extra) and allowed to attach (ptrace).
 """
 
 from __future__ import annotations
@@ -60,13 +60,28 @@ def summarize(folded: str) -> dict[str, Any]:
     return {"samples": total, "threads_pct": share(threads), "parts_pct": share(parts), "top_own_pct": share(own, 12)}
 
 
-def _spy(pyspy: str, pid_pattern: str, out: Path, delay: float, seconds: int, window: list[float]) -> None:
-    """Sample the process matching `pid_pattern` from `delay` s after it appears, for `seconds`;
-    `window` gets the samples' start and end (Unix seconds)."""
-    while not (found := subprocess.run(["pgrep", "-f", pid_pattern], capture_output=True, text=True).stdout.split()):
-        time.sleep(0.05)
+def _spy(pyspy: str, cmdline_part: str, out: Path, delay: float, seconds: int, window: list[float]) -> None:
+    """Sample the process that has the argument `cmdline_part`, from `delay` s after it appears, for
+    `seconds`; `window` gets the samples' start and end (Unix seconds), and stays empty when the
+    process does not appear within the forward app's start timeout."""
+    import psutil
+
+    from tagstream.benchmark import _ForwardApp
+    from tagstream.localstack.errors import StackError
+    from tagstream.localstack.wait import wait_until
+
+    found: list[int] = []
+
+    def appeared() -> bool:
+        found.extend(p.pid for p in psutil.process_iter(["cmdline"]) if cmdline_part in (p.info["cmdline"] or []))
+        return bool(found)
+
+    try:
+        wait_until(appeared, _ForwardApp.start_timeout, what="the forward app", interval=0.05)
+    except StackError:
+        return
     time.sleep(delay)
-    rec = [pyspy, "record", "-p", found[0], "-d", str(seconds), "-r", "250", "--threads", "-f", "raw"]
+    rec = [pyspy, "record", "-p", str(found[0]), "-d", str(seconds), "-r", "250", "--threads", "-f", "raw"]
     window.append(time.time())
     subprocess.run([*rec, "-o", str(out)], capture_output=True, check=False)
     window.append(time.time())
@@ -110,6 +125,8 @@ def main() -> None:
             profile = summarize(folded.read_text() if folded.exists() else "")
         finally:
             stack.broker.stop()
+    if len(window) < 2:
+        sys.exit("error: py-spy found no forward app to sample")
     # every sample must be of the drain: not of Faust's start, not of an idle app after it
     if window[0] < p.first_at:
         sys.exit(f"error: py-spy started {p.first_at - window[0]:.1f} s before the drain did: raise --delay")
