@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # tree of symlinks instead.
 LINKS := .typecheck
 
-.PHONY: setup system-deps demo train-sample check test test-fast clean
+.PHONY: setup system-deps compose-deps demo train-sample check test test-fast clean
 
 setup: $(VENV)/.installed
 
@@ -23,10 +23,16 @@ $(VENV)/.installed: pyproject.toml constraints/local-cpu.txt
 	touch $@
 
 # Debian packages: redis-server (the cache; the broker and Triton come from Python wheels), and
-# docker-compose and prometheus (promtool), with which the tests check the deploy files without Docker.
+# docker-compose and prometheus (promtool), with which the tests check the deploy files, and stunnel4 (a
+# TLS terminator in front of the embedded broker, for Kafka over TLS).
 system-deps:
-	@missing=""; for t in redis-server:redis-server docker-compose:docker-compose promtool:prometheus; do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
+	@missing=""; for t in redis-server:redis-server docker-compose:docker-compose promtool:prometheus stunnel4:stunnel4; do command -v $${t%%:*} >/dev/null || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || echo "warning: could not install$$missing (apt-get); install by hand"; fi
+
+# The compose tests' prerequisites (tests/compose/docker-engine.sh, as root): Debian's docker.io and
+# docker-compose, dockerd started if none answers, and the local Debian base image (debootstrap).
+compose-deps:
+	bash tests/compose/docker-engine.sh
 
 demo: setup system-deps
 	$(BIN)/tagstream demo
@@ -45,11 +51,11 @@ check: setup
 	MYPYPATH=$(LINKS) $(BIN)/mypy -p tagstream.core -p tagstream.stream -p tagstream.localstack -p tagstream.clients -p tagstream.capacity
 	cd $(LINKS) && PYTHONPATH=. ../$(BIN)/lint-imports ../pyproject.toml
 
-test: setup system-deps check
+test: setup system-deps compose-deps check
 	$(BIN)/python -m pytest
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not integration"
+	$(BIN)/python -m pytest -m "not integration and not compose"
 
 clean:
 	rm -rf $(VENV) $(LINKS) runs .pytest_cache

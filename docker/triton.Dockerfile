@@ -12,4 +12,7 @@ RUN set -e; \
     else torch_index=https://download.pytorch.org/whl/cpu; ort=onnxruntime==1.19.2; fi; \
     pip install --no-cache-dir torch==2.4.1 --index-url "$torch_index"; \
     pip install --no-cache-dir "$ort" transformers==4.44.2 tokenizers==0.19.1 safetensors==0.4.5 numpy==1.26.4
+# /models belongs to uid 10001, the trainer image's user: a new named volume mounted there takes this
+# owner, so the trainer can write versions into the volume Triton serves (Triton only reads them).
+RUN mkdir -p /models && chown 10001:10001 /models
 USER triton-server

@@ -217,7 +217,13 @@ class TaggerWorker:
             version_check_s=s.version_check_s,
             **s.triton_tls_kwargs(),
         )
-        cache = TagCache(s.redis_url.get_secret_value(), s.cache_ttl_s, s.redis_timeout_s, **s.redis_tls_kwargs())
+        cache = TagCache(
+            s.redis_url.get_secret_value(),
+            s.cache_ttl_s,
+            s.redis_timeout_s,
+            password=s.redis_password(),
+            **s.redis_tls_kwargs(),
+        )
         processor = BatchProcessor(
             tagger=tagger, cache=cache, model_name=s.model_name, limits=s, explain_top_words=s.explain_top_words
         )
@@ -521,17 +527,15 @@ def broker_credentials(s: WorkerSettings) -> CredentialsT | None:
 
 
 def run_worker(settings: WorkerSettings) -> None:
-    """Create the topics, then run the Faust worker until SIGINT/SIGTERM."""
-    from tagstream.stream.kafka import ensure_topics
+    """Create the missing topics (TAGSTREAM_CREATE_TOPICS), then run the Faust worker until
+    SIGINT/SIGTERM."""
     from tagstream.stream.logs import logging_config
+    from tagstream.stream.topics import create_topics
 
-    topics = {
-        settings.input_topic: settings.topic_partitions,
-        settings.output_topic: settings.topic_partitions,
-        settings.dlq_topic: 1,
-    }
+    settings.redis_password()  # an unreadable password file is a setting error, before any connection
     event_loop.install(settings.event_loop)  # before the first loop is made: Faust's and its threads' too
-    asyncio.run(ensure_topics(settings.broker_url, topics, connection=settings))
+    if settings.create_topics:
+        asyncio.run(create_topics(settings))
     worker = TaggerWorker(settings)
     faust.Worker(
         worker.app,

@@ -73,11 +73,13 @@ def _parse(raw: bytes | None) -> CachedResult | None:
 
 
 class TagCache:
-    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.5, **tls: str):
-        """`url` is redis:// or rediss:// (TLS; `tls` holds redis-py's ssl_* arguments)."""
+    def __init__(self, url: str, ttl_s: int, timeout_s: float = 0.5, password: str | None = None, **tls: str):
+        """`url` is redis:// or rediss:// (TLS; `tls` holds redis-py's ssl_* arguments); `password`, when
+        given, is for a URL that holds none (it needs no URL encoding)."""
         self.ttl_s = ttl_s
+        auth = {"password": password} if password is not None else {}
         self._redis = aioredis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=False, **tls
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=False, **auth, **tls
         )
 
     async def close(self) -> None:

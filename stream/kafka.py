@@ -1,22 +1,13 @@
-"""Kafka connection settings (bootstrap servers, SASL, SSL) shared by the worker and every client, and
-creating the worker's topics (idempotent) with the Kafka admin API."""
+"""Kafka connection settings (bootstrap servers, SASL, SSL) shared by the worker and every client."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel, Field, SecretStr, model_validator
-
-from tagstream.stream.errors import BrokerUnavailable
-
-log = logging.getLogger(__name__)
 
 
 def bootstrap_servers(broker_url: str) -> str:
@@ -78,60 +69,3 @@ class KafkaConnection(BaseModel):
 
 
 PLAINTEXT = KafkaConnection()
-
-#: pauses between tries while the broker does not answer (doubling from the first to the most)
-RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 5.0
-
-
-async def ensure_topics(
-    broker_url: str,
-    topics: dict[str, int],
-    *,
-    connection: KafkaConnection = PLAINTEXT,
-    replication_factor: int = 1,
-    configs: dict[str, dict[str, str]] | None = None,
-    timeout_s: float = 30.0,
-) -> None:
-    """Create the topics that do not exist yet (name -> partitions), with per-topic configs. A broker
-    that does not answer is tried again with a growing pause (0.5 s doubling to 5 s, one warning per
-    try) until `timeout_s`, then `BrokerUnavailable`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pause = RETRY_FIRST_S
-    while True:
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers(broker_url), request_timeout_ms=10_000, **connection.client_kwargs()
-        )
-        try:
-            await admin.start()
-            existing = set(await admin.list_topics())
-            new = [
-                NewTopic(
-                    name,
-                    num_partitions=n,
-                    replication_factor=replication_factor,
-                    topic_configs=(configs or {}).get(name, {}),
-                )
-                for name, n in topics.items()
-                if name not in existing
-            ]
-            if new:
-                try:
-                    await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass
-                log.info("created topics %s", [t.name for t in new])
-            return
-        except KafkaError as e:
-            left = deadline - loop.time()
-            if left <= 0:
-                raise BrokerUnavailable(
-                    f"cannot reach the broker at {broker_url} within {timeout_s:.0f} s ({e}); is it running?"
-                ) from None
-            wait = min(pause, left)
-            log.warning("broker not ready for topic creation (%s); retrying in %.1f s", e, wait)
-            await asyncio.sleep(wait)
-            pause = min(pause * 2, RETRY_MAX_S)
-        finally:
-            await admin.close()

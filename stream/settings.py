@@ -7,6 +7,7 @@ come from `EventLimits`. README lists them.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +33,11 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     input_topic: str = Field("product-updates", description="topic of product-update events")
     output_topic: str = Field("product-tags", description="topic of tag events (keyed by product_id)")
     dlq_topic: str = Field("product-tags.dlq", description="topic of dead letters")
-    topic_partitions: int = Field(4, ge=1, description="partitions when the worker creates topics")
+    topic_partitions: int = Field(4, ge=1, description="partitions of the input and tag topics, when created")
+    topic_replication_factor: int = Field(1, ge=1, description="replicas of each topic, when created")
+    create_topics: bool = Field(
+        True, description="create missing topics at start; false where `tagstream topics` made them (production)"
+    )
 
     batch_max: int = Field(32, ge=1, description="events per micro-batch (take max)")
     batch_wait_s: float = Field(0.2, gt=0, description="longest wait to fill a micro-batch (take within)")
@@ -42,6 +47,9 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
 
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (rediss:// for TLS); may hold a password"
+    )
+    redis_password_file: Path | None = Field(
+        None, description="file holding the Redis password (a secret file), for a TAGSTREAM_REDIS_URL without one"
     )
     redis_ssl_ca_certs: Path | None = Field(None, description="CA certificate(s) to verify Redis over TLS (PEM)")
     redis_ssl_certfile: Path | None = Field(None, description="client certificate for Redis mutual TLS (PEM)")
@@ -102,11 +110,29 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     log_json: bool = Field(True, description="JSON-lines logs")
 
     @model_validator(mode="after")
+    def _redis_password_once(self) -> WorkerSettings:
+        if self.redis_password_file is not None and urlsplit(self.redis_url.get_secret_value()).password:
+            raise ValueError(
+                "the Redis password is set twice: in TAGSTREAM_REDIS_URL and TAGSTREAM_REDIS_PASSWORD_FILE"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _redis_tls(self) -> WorkerSettings:
         tls_files = (self.redis_ssl_ca_certs, self.redis_ssl_certfile, self.redis_ssl_keyfile)
         if any(tls_files) and not self.redis_url.get_secret_value().startswith("rediss://"):
             raise ValueError("Redis TLS files are set but TAGSTREAM_REDIS_URL is not a rediss:// URL")
         return self
+
+    def redis_password(self) -> str | None:
+        """The password from TAGSTREAM_REDIS_PASSWORD_FILE (its one line, without the line end), if set."""
+        if self.redis_password_file is None:
+            return None
+        try:
+            text = self.redis_password_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"TAGSTREAM_REDIS_PASSWORD_FILE: cannot read {self.redis_password_file}: {e}") from None
+        return text.rstrip("\r\n")
 
     def redis_tls_kwargs(self) -> dict[str, str]:
         """redis-py's TLS arguments for a rediss:// URL."""

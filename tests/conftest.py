@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,20 @@ def tagstream(
     if check:
         assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
     return res
+
+
+@contextlib.contextmanager
+def results_file(env_var: str) -> Iterator[dict]:
+    """A dict the tests fill with counts and timings, written as JSON to the path in `env_var` (if set
+    and anything was collected) when the block ends: how benchmarks keep a run's numbers."""
+    collected: dict = {}
+    try:
+        yield collected
+    finally:
+        path = os.environ.get(env_var)
+        if path and collected:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(json.dumps(collected, indent=1, default=str) + "\n", encoding="utf-8")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tagstream.localstack.errors import StackError
+from tagstream.localstack.ports import free_port
+from tagstream.localstack.process import ManagedProcess
+from tagstream.localstack.wait import port_open
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,35 @@ def make_certs(directory: Path) -> Certs:
         (directory / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         paths[name] = (directory / f"{name}.pem", _write_key(key, directory / f"{name}.key"))
     return Certs(directory / "ca.pem", *paths["server"], *paths["client"])
+
+
+class Stunnel(ManagedProcess):
+    """Debian's stunnel4 as a TLS terminator in front of a plaintext server (Tansu cannot serve TLS):
+    TLS on `accept_port`, with the server certificate, and with `require_client_cert` mutual TLS
+    (client certificates signed by the CA)."""
+
+    name = "stunnel"
+
+    def __init__(self, workdir: Path, certs: Certs, *, connect_port: int, require_client_cert: bool = True):
+        super().__init__(workdir)
+        self.certs = certs
+        self.accept_port = free_port()
+        self.connect_port = connect_port
+        self.require_client_cert = require_client_cert
+
+    def command(self) -> list[str]:
+        binary = shutil.which("stunnel4") or shutil.which("stunnel")
+        if binary is None:
+            raise StackError("stunnel4 is not installed: `apt-get install stunnel4` or `make system-deps`")
+        conf = self.workdir / "stunnel.conf"
+        verify = "verifyChain = yes\nrequireCert = yes\n" if self.require_client_cert else ""
+        conf.write_text(
+            "foreground = yes\npid =\n"
+            f"[kafka]\naccept = 127.0.0.1:{self.accept_port}\nconnect = 127.0.0.1:{self.connect_port}\n"
+            f"cert = {self.certs.server_cert}\nkey = {self.certs.server_key}\nCAfile = {self.certs.ca}\n{verify}",
+            encoding="utf-8",
+        )
+        return [binary, str(conf)]
+
+    def ready(self) -> bool:
+        return port_open("127.0.0.1", self.accept_port)

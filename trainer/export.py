@@ -28,6 +28,14 @@ from tagstream.trainer.triton_backend import MODEL_PY
 log = logging.getLogger(__name__)
 
 
+def readable_by_all(directory: Path) -> None:
+    """Directories 0755 and files 0644 under `directory`, itself included: mkdtemp makes the staging
+    directory private, and safetensors writes its files 0600 whatever the umask."""
+    directory.chmod(0o755)
+    for path in directory.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def write_config(model_root: Path, cfg: ServingConfig) -> None:
     model_root.mkdir(parents=True, exist_ok=True)
     tmp = model_root / f".{PBTXT_FILE}.tmp"
@@ -227,7 +235,7 @@ def export_model(
         shutil.copy2(MODEL_PY, staging / "model.py")
         version = (model_versions(model_root) or [0])[-1] + 1
         target = model_root / str(version)
-        staging.chmod(0o755)  # mkdtemp makes it private; a server running as another user must read it
+        readable_by_all(staging)  # a server running as another user (Triton's) must read every file
         staging.rename(target)  # atomic on one filesystem; fails if the version appeared meanwhile
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

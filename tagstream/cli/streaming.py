@@ -1,4 +1,4 @@
-"""Commands of the streaming side: worker, produce, tail-tags, demo."""
+"""Commands of the streaming side: worker, topics, healthcheck, produce, tail-tags, demo."""
 
 from __future__ import annotations
 
@@ -19,6 +19,41 @@ def register(app: typer.Typer) -> None:
         from tagstream.stream.settings import load_settings
 
         run_worker(load_settings())
+
+    @app.command()
+    def topics(
+        timeout: float = typer.Option(60.0, "--timeout", min=1, help="seconds to wait for the broker"),
+    ) -> None:
+        """Create the worker's topics on any Kafka-compatible broker: TAGSTREAM_TOPIC_PARTITIONS and
+        TAGSTREAM_TOPIC_REPLICATION_FACTOR, the tag topic compacted, retention for the others. Topics
+        that exist are left as they are."""
+        from tagstream.stream.settings import load_settings
+        from tagstream.stream.topics import create_topics, topic_layout
+
+        s = load_settings()
+        asyncio.run(create_topics(s, timeout_s=timeout))
+        for name, spec in topic_layout(s).items():
+            configs = ", ".join(f"{k}={v}" for k, v in spec.configs.items())
+            typer.echo(f"{name}: {spec.partitions} partitions, replication {s.topic_replication_factor}, {configs}")
+
+    @app.command()
+    def healthcheck(
+        timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="seconds to wait for the answer"),
+    ) -> None:
+        """Exit 0 when this machine's worker answers /healthz on TAGSTREAM_WEB_PORT (for container
+        healthchecks), else 1 with one line saying why."""
+        import urllib.error
+        import urllib.request
+
+        from tagstream.stream.settings import load_settings
+
+        url = f"http://127.0.0.1:{load_settings().web_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                typer.echo(f"{url}: {r.status}")
+        except (urllib.error.URLError, OSError) as e:
+            typer.echo(f"{url}: {getattr(e, 'reason', e)}", err=True)
+            raise typer.Exit(1) from None
 
     @app.command()
     def produce(

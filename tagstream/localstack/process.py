@@ -131,9 +131,12 @@ class TansuBroker(ManagedProcess):
 
     name = "tansu"
 
-    def __init__(self, workdir: Path, *, port: int | None = None):
+    def __init__(self, workdir: Path, *, port: int | None = None, advertised_url: str | None = None):
+        """`advertised_url` (default: its own listener) is what clients are told to connect to: a TLS
+        terminator's address when one stands in front of it (Tansu serves plaintext only)."""
         super().__init__(workdir)
         self.port = port or free_port()
+        self.advertised_url = advertised_url
 
     @property
     def url(self) -> str:
@@ -151,7 +154,7 @@ class TansuBroker(ManagedProcess):
             "--listener-url",
             listener,
             "--advertised-listener-url",
-            listener,
+            self.advertised_url or listener,
             "--storage-engine",
             "memory://tansu/",
         ]

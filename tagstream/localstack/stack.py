@@ -12,8 +12,8 @@ from tagstream.core.names import MODEL_NAME
 from tagstream.localstack.process import RedisServer, TansuBroker
 from tagstream.localstack.triton import TritonServer
 from tagstream.localstack.worker import WorkerProcess
-from tagstream.stream.kafka import ensure_topics
 from tagstream.stream.settings import WorkerSettings
+from tagstream.stream.topics import ensure_topics
 
 #: Consumer timeouts for the embedded broker: Tansu waits for a departed member's session timeout
 #: before it reassigns partitions, so a restarted worker would otherwise seem to hang.

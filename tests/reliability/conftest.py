@@ -1,15 +1,11 @@
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
 
 from tagstream.localstack.stack import LocalStack
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.export import export_model
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, results_file
 
 #: Set to a path to keep the scenarios' counts (bench/reliability.py sets it to bench/results/reliability.json).
 REPORT_ENV = "TAGSTREAM_RELIABILITY_REPORT"
@@ -31,9 +27,5 @@ def titles() -> list[str]:
 
 @pytest.fixture(scope="session")
 def results():
-    collected: dict[str, dict] = {}
-    yield collected
-    path = os.environ.get(REPORT_ENV)
-    if path and collected:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(collected, indent=1, default=str) + "\n", encoding="utf-8")
+    with results_file(REPORT_ENV) as collected:
+        yield collected

@@ -39,6 +39,17 @@ def event(pid: str, title: str, event_id: str, **kw: Any) -> OutEvent:
     return OutEvent(pid.encode(), json.dumps(body, ensure_ascii=False).encode())
 
 
+def good_events(prefix: str, titles: list[str], n: int, *, unique_text: bool = False) -> list:
+    """n upserts of distinct products (ids `{prefix}-p{i}`, events `{prefix}-e{i}`), titles taken in
+    turn; with `unique_text`, no two share a text (each needs Triton)."""
+    items = []
+    for i in range(n):
+        title = titles[i % len(titles)] + (f" lot {prefix}-{i}" if unique_text else "")
+        eid = f"{prefix}-e{i}"
+        items.append((event(f"{prefix}-p{i}", title, eid), Sent("good", "tag", eid)))
+    return items
+
+
 @dataclass
 class Sent:
     label: str  # what kind of event this is (for the report)
@@ -73,28 +84,17 @@ class Outcome:
     detail: str = ""
 
 
-class Scenario:
-    def __init__(self, stack: LocalStack, name: str, partitions: int = 4):
-        self.stack = stack
-        self.name = name
-        self.topics = {"input_topic": f"{name}.in", "output_topic": f"{name}.tags", "dlq_topic": f"{name}.dlq"}
+class Ledger:
+    """The events sent to one input topic and what became of each, read back from the tag and
+    dead-letter topics of a broker (embedded, or a compose stack's) and a consumer group."""
+
+    def __init__(self, broker_url: str, topics: dict[str, str], group: str, partitions: int):
+        self.broker_url = broker_url
+        self.topics = topics  # input_topic, output_topic, dlq_topic
+        self.group = group
         self.partitions = partitions
         self.sent: dict[tuple[int, int], Sent] = {}
         self.by_event_id: dict[str, tuple[int, int]] = {}
-        self.workers: list[WorkerProcess] = []
-
-    # --- running --------------------------------------------------------------------------
-    def start_worker(self, label: str, *, wait_assigned: bool = True, **overrides: Any) -> WorkerProcess:
-        settings = {
-            **FAST,
-            **self.topics,
-            "app_id": f"reliability-{self.name}",
-            "topic_partitions": self.partitions,
-            **overrides,
-        }
-        w = self.stack.start_worker(f"{self.name}-{label}", wait_assigned=wait_assigned, **settings)
-        self.workers.append(w)
-        return w
 
     def send(
         self, items: list[tuple[OutEvent, Sent]], *, max_request_bytes: int = 1_048_576, rate: float | None = None
@@ -102,7 +102,7 @@ class Scenario:
         receipts: list[tuple[int, int]] = []
         asyncio.run(
             produce(
-                self.stack.broker.url,
+                self.broker_url,
                 self.topics["input_topic"],
                 [e for e, _ in items],
                 rate,
@@ -129,7 +129,7 @@ class Scenario:
     # --- accounting -----------------------------------------------------------------------
     def read(self, topic_key: str, idle_s: float = 2.0) -> list[Received]:
         async def go() -> list[Received]:
-            return [r async for r in read_topic(self.stack.broker.url, self.topics[topic_key], idle_timeout_s=idle_s)]
+            return [r async for r in read_topic(self.broker_url, self.topics[topic_key], idle_timeout_s=idle_s)]
 
         return asyncio.run(go())
 
@@ -208,8 +208,8 @@ class Scenario:
         async def go() -> dict[int, int]:
             # a consumer of the group that never joins it: it only asks the group coordinator
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap_servers(self.stack.broker.url),
-                group_id=f"reliability-{self.name}",
+                bootstrap_servers=bootstrap_servers(self.broker_url),
+                group_id=self.group,
                 enable_auto_commit=False,
             )
             await consumer.start()
@@ -224,3 +224,26 @@ class Scenario:
                 await consumer.stop()
 
         return asyncio.run(go())
+
+
+class Scenario(Ledger):
+    """A ledger on its own topics and group of the embedded stack, with the workers it starts."""
+
+    def __init__(self, stack: LocalStack, name: str, partitions: int = 4):
+        topics = {"input_topic": f"{name}.in", "output_topic": f"{name}.tags", "dlq_topic": f"{name}.dlq"}
+        super().__init__(stack.broker.url, topics, f"reliability-{name}", partitions)
+        self.stack = stack
+        self.name = name
+        self.workers: list[WorkerProcess] = []
+
+    def start_worker(self, label: str, *, wait_assigned: bool = True, **overrides: Any) -> WorkerProcess:
+        settings = {
+            **FAST,
+            **self.topics,
+            "app_id": self.group,
+            "topic_partitions": self.partitions,
+            **overrides,
+        }
+        w = self.stack.start_worker(f"{self.name}-{label}", wait_assigned=wait_assigned, **settings)
+        self.workers.append(w)
+        return w

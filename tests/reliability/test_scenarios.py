@@ -16,18 +16,9 @@ from tagstream.core.repository import model_versions
 from tagstream.stream.app import EXIT_CRASH, STOP_MARGIN_S
 from tagstream.trainer.export import export_model
 from tests.reliability import cases
-from tests.reliability.harness import FAST, Scenario, Sent, event
+from tests.reliability.harness import FAST, Scenario, Sent, good_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.reliability]
-
-
-def good_events(prefix: str, titles: list[str], n: int, *, unique_text: bool = False) -> list:
-    items = []
-    for i in range(n):
-        title = titles[i % len(titles)] + (f" lot {prefix}-{i}" if unique_text else "")
-        eid = f"{prefix}-e{i}"
-        items.append((event(f"{prefix}-p{i}", title, eid), Sent("good", "tag", eid)))
-    return items
 
 
 def covered(sc: Scenario) -> int:

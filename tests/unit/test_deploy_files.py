@@ -6,7 +6,6 @@ the worker's environment against its settings, and the Dockerfiles' sources, sta
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -20,7 +19,6 @@ from tagstream.stream.metrics import WorkerMetrics
 from tagstream.stream.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"REDIS_PASSWORD": "test-redis", "GRAFANA_ADMIN_PASSWORD": "test-grafana"}
 TRITON_METRICS = {
     "nv_inference_request_failure",
     "nv_inference_request_success",
@@ -37,7 +35,7 @@ def tool(name: str) -> str:
     return path
 
 
-def compose_config(*files: str, profile: str | None = None, env: dict[str, str] | None = None) -> dict:
+def compose_config(*files: str, profile: str | None = None) -> dict:
     args = [tool("docker-compose")]
     for f in files:
         args += ["-f", f]
@@ -49,7 +47,6 @@ def compose_config(*files: str, profile: str | None = None, env: dict[str, str] 
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, **(SECRETS if env is None else env)},
     )
     assert res.returncode == 0, res.stderr
     return yaml.safe_load(res.stdout)
@@ -82,16 +79,23 @@ def test_compose_is_valid_on_cpu_on_gpu_and_with_the_train_profile():
     assert "trainer" in trained["services"]
 
 
-def test_compose_refuses_to_start_without_its_secrets():
-    res = subprocess.run(
-        [tool("docker-compose"), "config"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if k not in SECRETS},
-    )
-    assert res.returncode != 0 and "REDIS_PASSWORD" in res.stderr
+def test_secrets_are_files_and_never_in_an_environment_or_command_line():
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert set(raw["secrets"]) == {"redis_password", "grafana_admin_password"}
+    assert all("file" in secret for secret in raw["secrets"].values())
+    services = compose_config("docker-compose.yml", profile="train")["services"]
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        for key, value in env.items():
+            assert "PASSWORD" not in key or key.endswith("_FILE"), f"{name}: {key} puts a secret in the environment"
+            assert not re.search(r"://[^/@\s]*@", str(value)), f"{name}: {key} holds credentials in a URL"
+        words = " ".join(map(str, (svc.get("command") or []) + (svc.get("entrypoint") or [])))
+        assert "--requirepass" not in words and "-a " not in words, f"{name}: a password on a command line"
+    redis, worker = services["redis"], services["worker"]
+    assert "/run/secrets/redis_password" in " ".join(redis["command"])
+    assert "REDISCLI_AUTH" in " ".join(redis["healthcheck"]["test"])  # not `redis-cli -a PASSWORD`
+    assert worker["environment"]["TAGSTREAM_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
+    assert any((s if isinstance(s, str) else s["source"]) == "redis_password" for s in worker["secrets"])
 
 
 def test_services_are_production_ready():
@@ -104,19 +108,24 @@ def test_services_are_production_ready():
         for port in svc.get("ports", []):  # published ports are bound to loopback only
             host_ip = port.get("host_ip", "") if isinstance(port, dict) else str(port).split(":")[0]
             assert host_ip == "127.0.0.1", (name, port)
-    kafka, redis, worker = services["kafka"], services["redis"], services["worker"]
+    kafka, redis, worker, triton = services["kafka"], services["redis"], services["worker"], services["triton"]
     assert kafka["healthcheck"] and any("kafka-data" in str(v) for v in kafka["volumes"])
-    assert "--requirepass" in " ".join(redis["command"]) and "--appendonly yes" in " ".join(redis["command"])
+    assert "--appendonly yes" in " ".join(redis["command"]) and redis["user"] == "redis"  # not root
     assert not redis.get("ports") and redis["healthcheck"]
     assert not worker.get("ports") and worker["healthcheck"] and "6066" in [str(p) for p in worker["expose"]]
+    assert worker["healthcheck"]["test"] == ["CMD", "tagstream", "healthcheck"]  # follows TAGSTREAM_WEB_PORT
     assert worker["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert worker["depends_on"]["triton"]["condition"] == "service_healthy"
-    assert f"--load-model={MODEL_NAME}" in services["triton"]["command"]
-    topics = " ".join(services["topics"]["command"])
-    assert "--topic product-tags --partitions" in topics and "cleanup.policy=compact" in topics
-    defaults = WorkerSettings()
-    for topic in (defaults.input_topic, defaults.output_topic, defaults.dlq_topic):
-        assert f"--topic {topic} " in topics, topic
+    assert worker["environment"]["TAGSTREAM_CREATE_TOPICS"] == "false"  # `tagstream topics` made them
+    assert f"--load-model={MODEL_NAME}" in triton["command"]
+    # healthy means live: with an empty repository Triton must still be healthy, or the trainer (which
+    # makes the first version) and the worker would wait on it forever
+    assert "/v2/health/live" in " ".join(triton["healthcheck"]["test"])
+    assert services["trainer"]["depends_on"]["triton"]["condition"] == "service_healthy"
+    assert services["topics"]["image"] == worker["image"] and services["topics"]["command"][0] == "topics"
+    # the model repository and the runs are named volumes the trainer's user owns (docker/*.Dockerfile)
+    assert any(str(v).endswith(":/models") or "/models" in str(v) for v in triton["volumes"])
+    assert any("runs" in str(v) and "/runs" in str(v) for v in services["trainer"]["volumes"])
 
 
 def test_worker_environment_names_real_settings():
@@ -125,7 +134,7 @@ def test_worker_environment_names_real_settings():
     unknown = set(env) - fields
     assert not unknown, f"docker-compose sets settings the worker does not have: {sorted(unknown)}"
     settings = WorkerSettings(**{k.removeprefix("TAGSTREAM_").lower(): v for k, v in env.items()})
-    assert SECRETS["REDIS_PASSWORD"] in settings.redis_url.get_secret_value()
+    assert settings.redis_password_file is not None and not settings.create_topics
 
 
 def test_dockerfiles_copy_what_exists_build_in_stages_and_run_as_non_root():
@@ -143,6 +152,9 @@ def test_dockerfiles_copy_what_exists_build_in_stages_and_run_as_non_root():
             assert text.count("\nFROM ") + text.startswith("FROM ") >= 2, f"{dockerfile.name} is not multi-stage"
     worker = (ROOT / "docker" / "worker.Dockerfile").read_text(encoding="utf-8")
     assert '".[worker]"' in worker and "torch" not in worker.split("FROM")[1]
+    trainer = (ROOT / "docker" / "trainer.Dockerfile").read_text(encoding="utf-8")
+    assert "serve" not in re.findall(r'"\.\[([\w,]+)\]"', trainer)[0]  # it never runs tritonserver
+    assert "ARG TORCH_VERSION=2.13.0" in trainer  # torch.onnx.export(dynamo=True) needs >= 2.5
 
 
 def test_dockerignore_keeps_the_build_context_small():

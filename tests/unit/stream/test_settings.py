@@ -29,3 +29,28 @@ def test_a_bad_setting_names_its_variable(monkeypatch, var, value, message):
     with pytest.raises(ConfigError, match=message) as e:
         load_settings()
     assert "\n" not in str(e.value) and f"'{value}'" in str(e.value)
+
+
+def test_the_redis_password_comes_from_a_file_as_it_is(monkeypatch, tmp_path):
+    secret = tmp_path / "redis_password"
+    secret.write_text('p@ss/w:rd#1 "q" \\x\n', encoding="utf-8")  # one line; a file's line end is not part of it
+    monkeypatch.setenv("TAGSTREAM_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("TAGSTREAM_REDIS_PASSWORD_FILE", str(secret))
+    s = load_settings()
+    assert s.redis_password() == 'p@ss/w:rd#1 "q" \\x'
+    assert "p@ss" not in repr(s)
+
+
+def test_the_redis_password_is_set_in_one_place(monkeypatch, tmp_path):
+    secret = tmp_path / "redis_password"
+    secret.write_text("pw", encoding="utf-8")
+    monkeypatch.setenv("TAGSTREAM_REDIS_URL", "redis://:other@redis:6379/0")
+    monkeypatch.setenv("TAGSTREAM_REDIS_PASSWORD_FILE", str(secret))
+    with pytest.raises(ConfigError, match="set twice"):
+        load_settings()
+
+
+def test_an_unreadable_password_file_names_its_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("TAGSTREAM_REDIS_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="^TAGSTREAM_REDIS_PASSWORD_FILE: cannot read"):
+        load_settings().redis_password()
