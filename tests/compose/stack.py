@@ -32,6 +32,7 @@ TRITON_HTTP = "http://127.0.0.1:8000"
 PROMETHEUS = "http://127.0.0.1:9090"
 #: the machine's local CPU torch wheel (this project's machines), linked into docker/wheels/
 LOCAL_TORCH_WHEELS = Path("/opt/wheels")
+CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 CERT = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
 
@@ -59,16 +60,20 @@ def proxy_ca_bundle(base_image: str) -> str:
     return "\n".join(c for c in CERT.findall(host.read_text()) if c not in known)
 
 
-def link_local_wheels() -> None:
-    """docker/wheels/ gets this machine's torch wheel (a hard link where it can: no copy)."""
+def link_local_wheels() -> bool:
+    """docker/wheels/ gets this machine's CPU torch wheel (a hard link where it can: no copy); False
+    where the machine has none (the builds then take torch from PyTorch's CPU index)."""
     target = ROOT / "docker" / "wheels"
+    found = False
     for wheel in LOCAL_TORCH_WHEELS.glob("torch-*+cpu-*.whl"):
+        found = True
         dest = target / wheel.name
         if not dest.exists():
             try:
                 os.link(wheel, dest)
             except OSError:
                 shutil.copy2(wheel, dest)
+    return found
 
 
 def prometheus_test_config(dest: Path, *, interval_s: int = 2, for_scale: float = 1 / 20) -> Path:
@@ -165,7 +170,7 @@ class ComposeStack:
 
     # --- life cycle -------------------------------------------------------------------------
     def build(self) -> None:
-        link_local_wheels()
+        self.env["TORCH_INDEX_URL"] = "" if link_local_wheels() else CPU_TORCH_INDEX
         self.env["PIP_CA_BUNDLE"] = proxy_ca_bundle(self.base_image)
         self.timed("build", lambda: self.compose("--profile", "train", "build", "--parallel", timeout=1800))
 

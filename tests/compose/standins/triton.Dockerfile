@@ -7,6 +7,7 @@ ARG PYTHON_IMAGE
 FROM ${PYTHON_IMAGE}
 ARG PIP_CA_BUNDLE=""
 ARG TORCH_VERSION=2.13.0
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libpython3.11 curl \
  && rm -rf /var/lib/apt/lists/*
 COPY docker/pip-install.sh /usr/local/bin/pip-install
@@ -14,7 +15,8 @@ COPY docker/wheels/ /wheels/
 # One virtual environment, put first on the stub's sys.path by PYTHONPATH (the embedded interpreter of
 # the python backend's stub does not read a venv's pyvenv.cfg).
 RUN python -m venv /opt/venv \
- && pip-install "torch==$TORCH_VERSION" --find-links /wheels \
+ && if [ -n "$TORCH_INDEX_URL" ]; then pip-install "torch==$TORCH_VERSION" --index-url "$TORCH_INDEX_URL"; \
+    else pip-install "torch==$TORCH_VERSION" --find-links /wheels; fi \
  && pip-install "nvidia-pytriton==0.7.0" "transformers>=4.45,<6" "tokenizers>=0.19" "safetensors>=0.4" "numpy<2" "onnxruntime>=1.17" \
     "torch==$TORCH_VERSION" \
  && rm -rf /wheels
