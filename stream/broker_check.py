@@ -65,10 +65,18 @@ async def _speaks_tls(host: str, port: int, timeout_s: float) -> bool:
     context.verify_mode = ssl.CERT_NONE
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context), timeout_s)
+    except ssl.SSLError as e:
+        return not _not_tls(e)  # a TLS alert (a client certificate required, say) is TLS too
     except (OSError, TimeoutError):
         return False
     writer.close()
     return True
+
+
+def _not_tls(e: ssl.SSLError) -> bool:
+    """The handshake failed because the peer's bytes are no TLS records at all."""
+    reason = e.reason or str(e)
+    return any(r in reason for r in ("WRONG_VERSION_NUMBER", "RECORD_LAYER", "PACKET_LENGTH_TOO_LONG"))
 
 
 async def _tls_handshake(
@@ -95,7 +103,7 @@ async def _tls_handshake(
         )
     except ssl.SSLError as e:
         reason = e.reason or str(e)
-        if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason or "PACKET_LENGTH_TOO_LONG" in reason:
+        if _not_tls(e):
             return BrokerDiagnosis(
                 f"TLS: the broker at {where} does not speak TLS ({reason}); is it a plaintext listener "
                 "(TAGSTREAM_KAFKA_SECURITY_PROTOCOL=PLAINTEXT)?",

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from aiokafka.helpers import create_ssl_context
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from tagstream.core.errors import ConfigError
+
 
 def bootstrap_servers(broker_url: str) -> str:
     """faust-style kafka://host:port[;kafka://host2:port] -> host:port,host2:port"""
@@ -45,13 +47,30 @@ class KafkaConnection(BaseModel):
         return self.kafka_security_protocol in ("SSL", "SASL_SSL")
 
     def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of the settings' files; a file that cannot be read or is no PEM certificate
+        or key is a ConfigError naming its variable."""
         if not self.uses_ssl:
             return None
-        return create_ssl_context(
-            cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
-            certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
-            keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
-        )
+        files = {
+            "TAGSTREAM_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "TAGSTREAM_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "TAGSTREAM_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        for name, path in files.items():
+            if path is not None:
+                try:
+                    path.read_bytes()
+                except OSError as e:
+                    raise ConfigError(f"{name}: cannot read {path} ({e.strerror or e})") from None
+        try:
+            return create_ssl_context(
+                cafile=str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None,
+                certfile=str(self.kafka_ssl_certfile) if self.kafka_ssl_certfile else None,
+                keyfile=str(self.kafka_ssl_keyfile) if self.kafka_ssl_keyfile else None,
+            )
+        except ssl.SSLError as e:
+            named = ", ".join(name for name, path in files.items() if path is not None)
+            raise ConfigError(f"{named}: not a usable PEM certificate or key ({e.reason or e})") from None
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka's producer, consumer and admin client."""

@@ -61,7 +61,8 @@ def _cert(
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def make_certs(directory: Path) -> Certs:
+def make_certs(directory: Path, server_names: tuple[str, ...] = ()) -> Certs:
+    """The server certificate is for localhost, 127.0.0.1 and `server_names` (e.g. a compose service)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tagstream test CA")])
@@ -69,7 +70,14 @@ def make_certs(directory: Path) -> Certs:
     (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths = {}
     for name, san in (
-        ("server", [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+        (
+            "server",
+            [
+                x509.DNSName("localhost"),
+                *(x509.DNSName(n) for n in server_names),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            ],
+        ),
         ("client", None),
     ):
         key = ec.generate_private_key(ec.SECP256R1())

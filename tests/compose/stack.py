@@ -27,7 +27,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 LOCAL_OVERRIDE = HERE / "docker-compose.local.yml"
+TLS_OVERRIDE = HERE / "docker-compose.tls.yml"
+#: compose service names this process resolves to 127.0.0.1: what the stand-in broker advertises
+ADVERTISED_NAMES = ("kafka", "kafka-tls")
 BROKER_URL = "kafka://127.0.0.1:19092"
+TLS_BROKER_URL = "kafka://127.0.0.1:9093"  # the TLS terminator of docker-compose.tls.yml
 TRITON_HTTP = "http://127.0.0.1:8000"
 PROMETHEUS = "http://127.0.0.1:9090"
 #: the machine's local CPU torch wheel (this project's machines), linked into docker/wheels/
@@ -104,12 +108,13 @@ def prometheus_test_config(dest: Path, *, interval_s: int = 2, for_scale: float 
 
 @contextlib.contextmanager
 def kafka_name_on_loopback() -> Iterator[None]:
-    """In this process, the name `kafka` resolves to 127.0.0.1 (a hosts-file entry, for this process
-    only): the stand-in broker advertises kafka:19092, published on 127.0.0.1:19092."""
+    """In this process, the names `kafka` and `kafka-tls` resolve to 127.0.0.1 (hosts-file entries, for
+    this process only): the stand-in broker advertises kafka:19092 (or its TLS terminator,
+    kafka-tls:9093), published on 127.0.0.1 at the same port."""
     real = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return real("127.0.0.1" if host == "kafka" else host, *args, **kwargs)
+        return real("127.0.0.1" if host in ADVERTISED_NAMES else host, *args, **kwargs)
 
     socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
     try:
@@ -156,9 +161,10 @@ class ComposeStack:
             **(extra_env or {}),
         }
         self.timings: dict[str, float] = {}
+        self.files = [ROOT / "docker-compose.yml", LOCAL_OVERRIDE]
 
     def compose(self, *args: str, timeout: float = 900, check: bool = True) -> str:
-        cmd = ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "-f", str(LOCAL_OVERRIDE), *args]
+        cmd = ["docker-compose", *(a for f in self.files for a in ("-f", str(f))), *args]
         return run(cmd, timeout=timeout, check=check, env=self.env)
 
     def timed(self, label: str, fn: Callable[[], Any]) -> Any:
@@ -174,9 +180,11 @@ class ComposeStack:
         self.env["PIP_CA_BUNDLE"] = proxy_ca_bundle(self.base_image)
         self.timed("build", lambda: self.compose("--profile", "train", "build", "--parallel", timeout=1800))
 
-    def up(self, *services: str, scale: dict[str, int] | None = None) -> None:
+    def up(self, *services: str, scale: dict[str, int] | None = None, recreate: bool = False) -> None:
+        """`up -d`; without `recreate`, running containers are left as they are (only scaled)."""
         flags = [f"--scale={name}={n}" for name, n in (scale or {}).items()]
-        self.compose("up", "-d", "--no-build", "--no-recreate", *flags, *services, timeout=600)
+        flags += [] if recreate else ["--no-recreate"]
+        self.compose("up", "-d", "--no-build", *flags, *services, timeout=600)
 
     def train(self, train_args: str = "--epochs 2 --max-items 1200 --no-references --seed 13") -> str:
         """The documented route to a model: `--profile train run --rm trainer` (train, export the next

@@ -6,18 +6,31 @@ accounted for (a tag event, a tombstone or a dead letter), counted by its partit
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import urllib.request
 
 import pytest
 
+from tagstream.stream.kafka import KafkaConnection
 from tagstream.stream.settings import WorkerSettings
 from tests.compose.conftest import REDIS_PASSWORD
-from tests.compose.stack import BROKER_URL, PROMETHEUS, TRITON_HTTP, ComposeStack, http_json, run, wait_for
-from tests.conftest import EXAMPLES
+from tests.compose.stack import (
+    BROKER_URL,
+    PROMETHEUS,
+    TLS_BROKER_URL,
+    TLS_OVERRIDE,
+    TRITON_HTTP,
+    ComposeStack,
+    http_json,
+    run,
+    wait_for,
+)
+from tests.conftest import EXAMPLES, tagstream
 from tests.reliability import cases
 from tests.reliability.harness import Ledger, Sent, event, good_events
+from tests.tls import make_certs
 
 pytestmark = [pytest.mark.compose, pytest.mark.slow]
 
@@ -229,6 +242,37 @@ def test_prometheus_scrapes_every_worker_and_fires_the_stall_alert(compose, comp
     rep = assert_all_answered(lg)
     compose_results["stall_alert"] = {"seen_s": states, "events": rep.as_dict()}
     assert "pending" in states and states["pending"] < states["firing"], states
+
+
+def test_kafka_over_mutual_tls_through_a_terminator(compose, compose_results, tmp_path_factory):
+    """The broker behind a TLS terminator (stunnel4; Tansu serves plaintext only) that it advertises:
+    `tagstream topics` and the worker reach it with the TAGSTREAM_KAFKA_SSL_* settings and a client
+    certificate, every event sent over TLS is tagged, and a plaintext client is told the port speaks
+    TLS."""
+    tls_dir = tmp_path_factory.mktemp("kafka-tls")
+    certs = make_certs(tls_dir, server_names=("kafka-tls",))
+    for f in [tls_dir, *tls_dir.iterdir()]:
+        f.chmod(0o755 if f.is_dir() else 0o644)  # throw-away test keys, read by the worker's and stunnel's users
+    compose.env["TLS_DIR"] = str(tls_dir)
+    compose.files.append(TLS_OVERRIDE)
+    compose.compose("build", "kafka-tls", timeout=600)
+    compose.up(scale={"worker": 1}, recreate=True)  # the broker (memory storage), topics and worker anew
+    ready_workers(compose, 1)
+    ssl = KafkaConnection(
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=certs.ca,
+        kafka_ssl_certfile=certs.client_cert,
+        kafka_ssl_keyfile=certs.client_key,
+    )
+    lg = Ledger(TLS_BROKER_URL, TOPICS, GROUP, PARTITIONS, ssl)
+    lg.send(upserts("tls", 200))
+    rep = assert_all_answered(lg)
+    assert rep.tagged == 200
+    plain = tagstream(
+        "topics", "--timeout", "20", env={**os.environ, "TAGSTREAM_BROKER_URL": TLS_BROKER_URL}, check=False
+    )
+    assert plain.returncode != 0 and "speaks TLS" in plain.stderr, plain.stderr
+    compose_results["kafka_tls"] = rep.as_dict() | {"plaintext_client": plain.stderr.strip()}
 
 
 def test_no_secret_in_container_config_or_command_lines_and_no_root(compose, compose_results):

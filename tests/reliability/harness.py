@@ -22,6 +22,7 @@ from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.subscriber import Received, read_topic
 from tagstream.localstack.stack import LocalStack
 from tagstream.localstack.worker import WorkerProcess
+from tagstream.stream.kafka import PLAINTEXT, KafkaConnection
 
 #: Worker settings for every scenario: short waits so that the suite stays quick.
 FAST = {"batch_wait_s": 0.1, "version_check_s": 0.5, "commit_interval_s": 1.0, "shutdown_grace_s": 5.0}
@@ -88,8 +89,16 @@ class Ledger:
     """The events sent to one input topic and what became of each, read back from the tag and
     dead-letter topics of a broker (embedded, or a compose stack's) and a consumer group."""
 
-    def __init__(self, broker_url: str, topics: dict[str, str], group: str, partitions: int):
+    def __init__(
+        self,
+        broker_url: str,
+        topics: dict[str, str],
+        group: str,
+        partitions: int,
+        connection: KafkaConnection = PLAINTEXT,
+    ):
         self.broker_url = broker_url
+        self.connection = connection  # TLS or SASL settings of the broker's clients
         self.topics = topics  # input_topic, output_topic, dlq_topic
         self.group = group
         self.partitions = partitions
@@ -108,6 +117,7 @@ class Ledger:
                 rate,
                 max_request_bytes=max_request_bytes,
                 receipts=receipts,
+                connection=self.connection,
             )
         )
         self._record(items, receipts)
@@ -129,7 +139,10 @@ class Ledger:
     # --- accounting -----------------------------------------------------------------------
     def read(self, topic_key: str, idle_s: float = 2.0) -> list[Received]:
         async def go() -> list[Received]:
-            return [r async for r in read_topic(self.broker_url, self.topics[topic_key], idle_timeout_s=idle_s)]
+            topic = self.topics[topic_key]
+            return [
+                r async for r in read_topic(self.broker_url, topic, idle_timeout_s=idle_s, connection=self.connection)
+            ]
 
         return asyncio.run(go())
 
@@ -211,6 +224,7 @@ class Ledger:
                 bootstrap_servers=bootstrap_servers(self.broker_url),
                 group_id=self.group,
                 enable_auto_commit=False,
+                **self.connection.client_kwargs(),
             )
             await consumer.start()
             try:

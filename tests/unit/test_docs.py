@@ -62,3 +62,16 @@ def test_performance_doc_shows_the_committed_forward_profile():
         f"{got['main_thread_over_raw_loop']:.1f} |"
     )
     assert row in doc, f"docs/performance.md lacks the committed forward profile:\n{row}"
+
+
+def test_operations_doc_quotes_the_committed_capacity_study():
+    """docs/operations.md's worker ceiling and backfill latencies are the committed study's (they
+    once went stale: ~460 events/s and 36 min / 336 ms against the README's 322 and 33 min / 392 ms)."""
+    doc = " ".join((ROOT / "docs" / "operations.md").read_text(encoding="utf-8").split())
+    study = json.loads((ROOT / "bench" / "results" / "capacity.json").read_text(encoding="utf-8"))
+    ceiling = round(study["plan"]["worker_ceiling_per_s"])
+    runs = study["scenarios"]
+    with_rate = round(runs["plan, backfill at --rate + live peak"]["result"]["live_p99_ms"])
+    without = round(runs["plan, backfill without --rate + live peak"]["result"]["live_p99_ms"] / 60_000)
+    assert f"{ceiling} events/s at the default 2" in doc
+    assert f"live p99 {without} minutes without `--rate`, {with_rate} ms with it" in doc

@@ -101,3 +101,16 @@ async def test_a_broker_that_is_down_is_retried_with_growing_pauses(caplog):
     retries = [r.getMessage() for r in caplog.records if "broker not ready" in r.getMessage()]
     pauses = [float(m.rsplit("retrying in ", 1)[1].removesuffix(" s")) for m in retries]
     assert pauses[:3] == [0.5, 1.0, 2.0] and len(pauses) == 4 and 0 < pauses[3] <= 1.0, retries
+
+
+def test_an_unreadable_or_broken_tls_file_names_its_variable(tmp_path):
+    from tagstream.core.errors import ConfigError
+
+    missing = KafkaConnection(kafka_security_protocol="SSL", kafka_ssl_cafile=tmp_path / "nope.pem")
+    with pytest.raises(ConfigError, match=r"^TAGSTREAM_KAFKA_SSL_CAFILE: cannot read .*nope\.pem"):
+        missing.ssl_context()
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    broken = KafkaConnection(kafka_security_protocol="SSL", kafka_ssl_cafile=junk)
+    with pytest.raises(ConfigError, match=r"^TAGSTREAM_KAFKA_SSL_CAFILE: not a usable PEM"):
+        broken.ssl_context()
