@@ -7,9 +7,9 @@ come from `EventLimits`. README lists them.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagstream.core.errors import ConfigError
@@ -19,12 +19,18 @@ from tagstream.stream.events import EventLimits
 from tagstream.stream.kafka import KafkaConnection
 
 ENV_PREFIX = "TAGSTREAM_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: settings whose value is never repeated in an error (a URL may hold a password)
+SECRET_FIELDS = frozenset({"redis_url", "kafka_sasl_password"})
 
 
 class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     """The worker's settings; each field can be set as TAGSTREAM_<FIELD>."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True)
+    # allow_inf_nan=False: every duration and rate is a finite number (1e999 is not "forever")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     app_id: str = Field("tagstream-worker", description="Faust app id; also the consumer group")
     broker_url: str = Field(
@@ -97,7 +103,7 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     dlq_window: int = Field(500, ge=10, description="how many recent events the dead-letter rate is taken over")
 
     web_host: str = Field("127.0.0.1", description="address of the health and metrics endpoints")
-    web_port: int = Field(6066, description="port of /healthz, /readyz and /metrics")
+    web_port: int = Field(6066, ge=1, le=65535, description="port of /healthz, /readyz and /metrics")
     session_timeout_s: float = Field(10.0, gt=0, description="consumer session timeout (short for Tansu)")
     heartbeat_s: float = Field(1.0, gt=0, description="consumer heartbeat interval")
     rebalance_timeout_s: float = Field(10.0, gt=0, description="consumer rebalance timeout")
@@ -108,6 +114,50 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     )
     log_level: str = Field("INFO", description="log level")
     log_json: bool = Field(True, description="JSON-lines logs")
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        """kafka://host:port[;kafka://host2:port], or host:port[,host2:port] as every Kafka client takes
+        it (normalised to the kafka:// form Faust needs)."""
+        servers = [u.strip() for u in value.replace(",", ";").split(";") if u.strip()]
+        if not servers:
+            raise ValueError("no broker: expected kafka://host:port or host:port")
+        out = []
+        for server in servers:
+            url = server if "://" in server else f"kafka://{server}"
+            parts = urlsplit(url)
+            if parts.scheme != "kafka":
+                raise ValueError(f"{server!r}: expected kafka://host:port or host:port")
+            _host_and_port(parts, server)
+            out.append(url)
+        return ";".join(out)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())  # errors never show the URL: it may hold a password
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("expected redis://[:password@]host:port/db, rediss://... (TLS) or unix://path")
+        if parts.scheme != "unix":
+            _host_and_port(parts, f"{parts.scheme}://{parts.hostname or ''}")
+        return value
+
+    @field_validator("triton_url")
+    @classmethod
+    def _triton_url(cls, value: str) -> str:
+        if "://" in value:
+            raise ValueError("expected host:port of Triton's gRPC endpoint, without a scheme")
+        _host_and_port(urlsplit(f"grpc://{value}"), value)
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @model_validator(mode="after")
     def _redis_password_once(self) -> WorkerSettings:
@@ -155,6 +205,16 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
         return {"ssl": True, **{k: str(v) for k, v in files.items() if v is not None}}
 
 
+def _host_and_port(parts: SplitResult, shown: str) -> None:
+    """A host and a port from 1 to 65535 in `parts`, else a ValueError showing `shown`."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown!r}: the port is not a number from 1 to 65535") from None
+    if not parts.hostname or port is None or port == 0:
+        raise ValueError(f"{shown!r}: expected a host and a port (host:port)")
+
+
 def load_settings() -> WorkerSettings:
     """The settings from the environment; a bad value is one line naming its variable."""
     try:
@@ -164,5 +224,6 @@ def load_settings() -> WorkerSettings:
         name = f"{ENV_PREFIX}{str(err['loc'][0]).upper()}" if err["loc"] else "settings"
         if not err["loc"]:  # a check across settings: its message says which
             raise ConfigError(f"settings: {err['msg'].removeprefix('Value error, ')}") from None
-        got = f" (got {str(err['input'])[:80]!r})" if isinstance(err.get("input"), str | int | float) else ""
-        raise ConfigError(f"{name}: {err['msg']}{got}") from None
+        shown = isinstance(err.get("input"), str | int | float) and err["loc"][0] not in SECRET_FIELDS
+        got = f" (got {str(err['input'])[:80]!r})" if shown else ""
+        raise ConfigError(f"{name}: {err['msg'].removeprefix('Value error, ')}{got}") from None

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
 from tagstream.core.errors import DataError
+
+
+class EventOp(StrEnum):
+    """What a product-update event asks for (the input contract's `op`)."""
+
+    upsert = "upsert"
+    delete = "delete"
 
 
 def register(app: typer.Typer) -> None:
@@ -60,10 +68,12 @@ def register(app: typer.Typer) -> None:
         file: Path = typer.Option(
             ..., "--file", help="JSON lines: catalogue rows (trainer format) or product-update events"
         ),
-        rate: float | None = typer.Option(None, "--rate", help="events per second (default: as fast as possible)"),
+        rate: float | None = typer.Option(
+            None, "--rate", min=0.1, max=1_000_000, help="events per second (default: as fast as possible)"
+        ),
         broker: str | None = typer.Option(None, "--broker", help="default: TAGSTREAM_BROKER_URL"),
         topic: str | None = typer.Option(None, "--topic", help="default: TAGSTREAM_INPUT_TOPIC"),
-        op: str = typer.Option("upsert", "--op", help="upsert or delete, for rows that do not say"),
+        op: EventOp = typer.Option(EventOp.upsert, "--op", help="upsert or delete, for rows that do not say"),
         raw: bool = typer.Option(False, "--raw", help="send each line verbatim (it must already be an event)"),
     ) -> None:
         """Send product-update events from a JSONL file at a chosen rate."""
@@ -84,7 +94,7 @@ def register(app: typer.Typer) -> None:
                 bars.append(tqdm(desc="produce", unit="ev"))
             bars[0].update(n)
 
-        events = catalogue_events(file, op=op, raw=raw, skipped=skipped)
+        events = catalogue_events(file, op=op.value, raw=raw, skipped=skipped)
         try:
             n = asyncio.run(send(broker or s.broker_url, topic or s.input_topic, events, rate, progress, connection=s))
         finally:

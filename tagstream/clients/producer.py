@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import RecordMetadata
 
-from tagstream.clients.errors import BrokerUnreachable
+from tagstream.clients.connect import broker_unreachable
 from tagstream.stream.kafka import PLAINTEXT, KafkaConnection, bootstrap_servers
 
 
@@ -92,9 +92,9 @@ async def produce(
     )
     try:
         await producer.start()
-    except KafkaConnectionError as e:
+    except KafkaConnectionError:
         await producer.stop()
-        raise BrokerUnreachable(f"cannot reach the broker at {broker_url} ({e}); is it running?") from None
+        raise await broker_unreachable(broker_url, connection) from None
     sent = 0
     try:
         start = time.monotonic()

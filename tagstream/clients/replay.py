@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
-from tagstream.clients.errors import BrokerUnreachable
+from tagstream.clients.connect import broker_unreachable
 from tagstream.stream.events import DeadLetter
 from tagstream.stream.kafka import PLAINTEXT, KafkaConnection, bootstrap_servers
 
@@ -83,10 +83,10 @@ async def replay_dead_letters(
     try:
         await consumer.start()
         await producer.start()
-    except KafkaConnectionError as e:
+    except KafkaConnectionError:
         await consumer.stop()
         await producer.stop()
-        raise BrokerUnreachable(f"cannot reach the broker at {broker_url} ({e}); is it running?") from None
+        raise await broker_unreachable(broker_url, connection) from None
     report = ReplayReport()
     try:
         while limit is None or sum(report.replayed.values()) < limit:

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
+from tagstream.clients.connect import broker_unreachable
 from tagstream.stream.kafka import PLAINTEXT, KafkaConnection, bootstrap_servers
 
 
@@ -43,7 +45,11 @@ async def read_topic(
         fetch_max_wait_ms=100,
         **connection.client_kwargs(),
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaError:
+        await consumer.stop()
+        raise await broker_unreachable(broker_url, connection) from None
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=int((idle_timeout_s or 1.0) * 1000), max_records=500)

@@ -4,6 +4,8 @@ or the local-stack wheels; importing its code and running its commands must not 
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 HEAVY = [
@@ -48,3 +50,35 @@ print("ok")
 def test_worker_role_needs_no_model_libraries():
     res = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-3000:]
+
+
+MISSING_EXTRA = f"""
+import importlib.abc, sys
+HEAVY = set({HEAVY!r})
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in HEAVY:
+            raise ModuleNotFoundError('No module named ' + repr(name), name=name)
+sys.meta_path.insert(0, Missing())
+sys.argv = ["tagstream", *sys.argv[1:]]
+from tagstream.cli.app import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "args,extra",
+    [
+        (["train", "--train", "t.jsonl", "--val", "v.jsonl", "--out", "m"], "train"),
+        (["predict", "--model", "m", "a red shirt"], "train"),
+        (["evaluate", "--model", "m", "--data", "d.jsonl"], "train"),
+        (["export", "--model", "m", "--repo", "r"], "train"),
+    ],
+)
+def test_a_command_of_a_missing_role_names_the_extra_to_install(args, extra, tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-c", MISSING_EXTRA, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    err = res.stderr.strip()
+    assert res.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, res.stderr[-2000:]
+    assert f"pip install 'tagstream[{extra}]'" in err, err

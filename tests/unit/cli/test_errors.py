@@ -101,3 +101,44 @@ def test_extracting_a_key_the_text_never_holds(tmp_path):
         "--extract: no train text holds a value of material",
     )
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    "var,value,needles",
+    [
+        ("TAGSTREAM_REDIS_URL", "localhost:6379", ["TAGSTREAM_REDIS_URL", "expected redis://"]),
+        ("TAGSTREAM_REDIS_URL", "redis://:pw-secret@127.0.0.1:notaport/0", ["TAGSTREAM_REDIS_URL", "port"]),
+        ("TAGSTREAM_LOG_LEVEL", "LOUD", ["TAGSTREAM_LOG_LEVEL", "expected one of DEBUG, INFO"]),
+        ("TAGSTREAM_WEB_PORT", "70000", ["TAGSTREAM_WEB_PORT", "65535"]),
+        ("TAGSTREAM_BATCH_WAIT_S", "1e999", ["TAGSTREAM_BATCH_WAIT_S", "finite"]),
+        ("TAGSTREAM_TRITON_URL", "http://127.0.0.1:8001", ["TAGSTREAM_TRITON_URL", "without a scheme"]),
+        ("TAGSTREAM_BROKER_URL", "http://127.0.0.1:9092", ["TAGSTREAM_BROKER_URL", "kafka://host:port or host:port"]),
+    ],
+)
+def test_a_bad_setting_is_one_line_before_any_connection(monkeypatch, var, value, needles):
+    """Checked when the settings load, before the worker connects to anything (nothing runs here)."""
+    monkeypatch.setenv(var, value)
+    res = tagstream("worker", check=False, timeout=60)
+    one_line_error(res, *needles)
+    assert "pw-secret" not in res.stderr  # a Redis URL's password is never repeated
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--op", "foo"], "Invalid value for '--op': 'foo' is not one of 'upsert', 'delete'"),
+        (["--rate", "-5"], "Invalid value for '--rate'"),
+        (["--rate", "inf"], "Invalid value for '--rate'"),
+        (["--nope"], "No such option: --nope"),
+    ],
+)
+def test_produce_checks_its_options(args, needle):
+    one_line_error(tagstream("produce", "--file", str(EXAMPLES / "catalogue.val.jsonl"), *args, check=False), needle)
+
+
+def test_tail_tags_with_the_broker_down_is_one_line_and_closes_its_consumer(monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("TAGSTREAM_BROKER_URL", f"127.0.0.1:{port}")
+    res = tagstream("tail-tags", "--idle-timeout", "1", check=False, timeout=120)
+    one_line_error(res, f"cannot reach the broker at 127.0.0.1:{port}", "is it running?")
+    assert "Unclosed" not in res.stderr

@@ -54,3 +54,8 @@ def test_an_unreadable_password_file_names_its_variable(monkeypatch, tmp_path):
     monkeypatch.setenv("TAGSTREAM_REDIS_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(ConfigError, match="^TAGSTREAM_REDIS_PASSWORD_FILE: cannot read"):
         load_settings().redis_password()
+
+
+def test_the_broker_url_takes_the_host_port_form_of_kafka_clients(monkeypatch):
+    monkeypatch.setenv("TAGSTREAM_BROKER_URL", "127.0.0.1:9092, kafka://b2:9093")
+    assert load_settings().broker_url == "kafka://127.0.0.1:9092;kafka://b2:9093"
