@@ -46,11 +46,11 @@ async def diagnose_broker(broker_url: str, connection: KafkaConnection, timeout_
     finally:
         writer.close()
     if not diagnosis.permanent and await _speaks_tls(host, port, timeout_s):
-        return _SPEAKS_TLS(where)
+        return _speaks_tls_answer(where)
     return diagnosis
 
 
-def _SPEAKS_TLS(where: str) -> BrokerDiagnosis:
+def _speaks_tls_answer(where: str) -> BrokerDiagnosis:
     return BrokerDiagnosis(
         f"the broker at {where} speaks TLS: set TAGSTREAM_KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL) and "
         "TAGSTREAM_KAFKA_SSL_CAFILE",
@@ -139,10 +139,14 @@ async def _plaintext_request(
     except (OSError, TimeoutError) as e:
         return BrokerDiagnosis(f"the broker at {where} did not answer a Kafka request ({e or 'timed out'})", False)
     if head and head[0] in _TLS_RECORD_TYPES:
-        return _SPEAKS_TLS(where)
+        return _speaks_tls_answer(where)
     if len(head) < 4:
         return BrokerDiagnosis(f"the broker at {where} closed the connection without a Kafka answer", False)
-    return BrokerDiagnosis(f"the broker at {where} answers Kafka requests; the Kafka client still failed", False)
+    return BrokerDiagnosis(
+        f"the broker at {where} answers Kafka requests, but the Kafka client still failed; is the address it "
+        "advertises reachable from here?",
+        False,
+    )
 
 
 def _frame(payload: bytes) -> bytes:
