@@ -1,7 +1,7 @@
 """Run the fault-injection suite (tests/reliability) and keep each scenario's counts.
 
     python bench/reliability.py            # runs the suite, writes bench/results/reliability.json
-    python bench/reliability.py --table    # prints README's reliability table from that file
+    python bench/reliability.py --table    # prints docs/reliability.md's table from that file
 
 The same scenarios run in CI (`make test`); this only keeps their numbers.
 """

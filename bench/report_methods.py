@@ -1,4 +1,4 @@
-"""Markdown tables of bench/results/{lora,few_shot,refresh,extraction}.json, for README.
+"""Markdown tables of bench/results/{lora,few_shot,refresh,extraction}.json, for docs/training.md.
 
 python bench/report_methods.py [--results bench/results]
 """

@@ -2,7 +2,7 @@
 
 The worker is one event-loop thread (plus Faust's consumer thread), and on the cache path most of its
 CPU is per-message work in Faust, aiokafka and asyncio. uvloop runs the loop itself in C: in the
-stream benchmark (README "Performance", point d_asyncio, alternating order) it made the cache-hit
+stream benchmark (docs/performance.md, point d_asyncio, alternating order) it made the cache-hit
 path about 1.1x faster (d_asyncio/d 0.89-0.93 in three runs; faster in 8 of 9 pairs). `auto`, the
 default, takes uvloop where it is installed (the base install on Linux and macOS) and asyncio's own
 loop elsewhere.

@@ -1,7 +1,7 @@
 """Worker settings, from `TAGSTREAM_*` environment variables (or a .env file).
 
 Every field is one variable, `TAGSTREAM_<FIELD>` (e.g. `TAGSTREAM_BROKER_URL`); the event size limits
-come from `EventLimits`. README lists them.
+come from `EventLimits`. docs/configuration.md lists them.
 """
 
 from __future__ import annotations

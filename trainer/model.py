@@ -5,7 +5,7 @@ A saved model directory holds:
   head.safetensors    the linear head: weight (n_tags, hidden), bias (n_tags)
   extract.safetensors with attribute extraction only: the token head, weight (n_labels, hidden), bias
   tagger.json         pooling, max_length, base model, the text format version
-  labels.json, thresholds.json   (tagstream.artifact)
+  labels.json, thresholds.json   (tagstream.core.artifact)
 The Triton python backend (triton_repo/product_tagger/model.py) reads the same layout.
 """
 

@@ -52,7 +52,7 @@ def write_model_card(directory: Path, info: dict) -> None:
         f"- tags: {info['n_tags']} with at least {info['min_tag_count']} train items; "
         f"{info['n_dropped_tags']} rarer tags were dropped (listed in `labels.json` under `dropped`)",
         "- input text: title, brand, attributes (sorted `key: value`), description, joined with ` | `",
-        f"  and truncated to {opts['max_length']} tokens (`tagstream.text.model_text`).",
+        f"  and truncated to {opts['max_length']} tokens (`tagstream.core.text.model_text`).",
         "",
         "## Hyperparameters",
         "",

@@ -1,6 +1,7 @@
 """The documentation users get stays in step with the code."""
 
 import json
+import re
 from pathlib import Path
 
 from tagstream.benchmark import table
@@ -9,12 +10,23 @@ from tagstream.stream.settings import ENV_PREFIX, WorkerSettings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_readme_lists_every_worker_setting():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_the_configuration_doc_lists_every_worker_setting():
+    doc = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     missing = [
-        f"{ENV_PREFIX}{n.upper()}" for n in WorkerSettings.model_fields if f"`{ENV_PREFIX}{n.upper()}`" not in readme
+        f"{ENV_PREFIX}{n.upper()}" for n in WorkerSettings.model_fields if f"`{ENV_PREFIX}{n.upper()}`" not in doc
     ]
-    assert not missing, f"README does not document {missing}"
+    assert not missing, f"docs/configuration.md does not document {missing}"
+
+
+def test_the_readme_is_short_and_its_links_resolve():
+    """README is the pitch, the two commands and links (at most 300 lines); every relative link of
+    README and docs/ points to a file that exists."""
+    readme = ROOT / "README.md"
+    assert len(readme.read_text(encoding="utf-8").splitlines()) <= 300
+    for doc in [readme, *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", doc.read_text(encoding="utf-8")):
+            if not target.startswith(("http:", "https:", "mailto:")):
+                assert (doc.parent / target).exists(), f"{doc.name} links to {target}, which does not exist"
 
 
 def test_code_cites_no_document_outside_the_repository():
@@ -32,22 +44,22 @@ def test_docs_the_code_points_to_exist():
                     assert (ROOT / doc).is_file(), f"{path} cites {doc}"
 
 
-def test_readme_performance_numbers_are_the_committed_runs():
-    """README "Performance" shows the committed stream benchmark's tables as they are, and the
-    capacity plan it states is the committed study's: regenerating results without the README (or
-    the other way round) fails here."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_performance_numbers_are_the_committed_runs():
+    """docs/performance.md "Results" shows the committed stream benchmark's tables as they are, and the
+    capacity plan it states is the committed study's: regenerating results without the doc (or the
+    other way round) fails here."""
+    readme = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
     results = ROOT / "bench" / "results"
     bench = json.loads((results / "stream_bench.json").read_text(encoding="utf-8"))
     for block in table(bench).strip().split("\n\n"):
-        assert block in readme, f"README lacks the committed stream benchmark table:\n{block}"
+        assert block in readme, f"docs/performance.md lacks the committed stream benchmark table:\n{block}"
     plan = json.loads((results / "capacity.json").read_text(encoding="utf-8"))["plan"]
     deployment = plan["deployment"]
     stated = (
         f"**{deployment['triton_instances']} CPU Triton instances (cores), {deployment['workers']} workers on "
         f"{deployment['partitions']} partitions, `tagstream backfill --rate {round(plan['backfill_rate'])}`**"
     )
-    assert stated in " ".join(readme.split()), f"README does not state the committed capacity plan: {stated}"
+    assert stated in " ".join(readme.split()), f"docs/performance.md does not state the committed plan: {stated}"
 
 
 def test_performance_doc_shows_the_committed_forward_profile():
