@@ -26,7 +26,7 @@ from methods import read_jsonl, write_jsonl
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import evaluate_model_dir
 from tagstream.trainer.extraction import as_spans, gold_spans
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 from tagstream.trainer.spans import extractable_keys, split_tag
 
 FLAGS = [*CONFIG_C, "--no-references"]
@@ -98,7 +98,7 @@ def main() -> None:
     result["joint_minus_classification_only"] = {m: joint[m] - cls[m] for m in ("micro_f1", "macro_f1")}
 
     # open vocabulary: test items whose value of a key was held out of training
-    tagger = Tagger(work / "joint")
+    tagger = LocalModel(work / "joint")
     gold = gold_spans(test.texts, test.tag_lists, set(keys))
     found = as_spans(tagger.extract(test.texts))
     per_value: dict[str, dict[str, int]] = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import hierarchy_report
 from tagstream.trainer.pipeline import fit_hierarchy
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -31,7 +31,7 @@ def main() -> None:
     out = {}
     for ds in args.datasets:
         model_dir = args.runs / f"{ds}-{args.config}"
-        tagger = Tagger(model_dir)
+        tagger = LocalModel(model_dir)
         tags = tagger.vocab.tags
         train = load_dataset(args.data / f"{ds}.train.jsonl")
         val = load_dataset(args.data / f"{ds}.val.jsonl")

@@ -35,7 +35,7 @@ import numpy as np
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import score_metrics
 from tagstream.trainer.metrics import multilabel_metrics
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 
 # the configuration chosen for both datasets by bench/full_runs.py (bench/results/full_runs.json)
 FLAGS = ["--lr", "1e-4", "--head-lr", "5e-3", "--pos-weight-cap", "3", "--field-dropout", "0.1"]
@@ -67,7 +67,7 @@ def metrics_of(model_dir: Path) -> dict:
 
 def predictions(model_dir: Path, texts: list[str], tag_lists: list[list[str]]) -> tuple[list[str], np.ndarray, dict]:
     """The model's tags, its decoded 0/1 predictions on `texts` and its metrics against `tag_lists`."""
-    tagger = Tagger(model_dir)
+    tagger = LocalModel(model_dir)
     tags = tagger.vocab.tags
     y = tagger.vocab.encode(tag_lists)
     m, pred = score_metrics(y, tagger.scores(texts), tagger.thresholds, tags, tagger.hierarchy)
@@ -130,7 +130,8 @@ def served_check(model_dirs: dict[str, Path], test: Path, n: int = 256) -> dict:
     import asyncio
 
     from tagstream.localstack.triton import TritonServer
-    from tagstream.stream.triton_client import TritonTagger
+    from tagstream.stream.settings import WorkerSettings
+    from tagstream.stream.triton_client import TritonInference
     from tagstream.trainer.export import export_model
     from tagstream.trainer.serving import ServingConfig
 
@@ -147,11 +148,13 @@ def served_check(model_dirs: dict[str, Path], test: Path, n: int = 256) -> dict:
                 server.wait_model_ready(name)
 
                 async def score(name: str = name) -> np.ndarray:
-                    async with TritonTagger(server.grpc_url, name, timeout_s=300) as client:
+                    async with TritonInference.from_settings(
+                        WorkerSettings(triton_url=server.grpc_url, model_name=name, triton_timeout_s=300)
+                    ) as client:
                         return (await client.infer(texts)).scores
 
                 served = asyncio.run(score())
-                local = Tagger(d).scores(texts)
+                local = LocalModel(d).scores(texts)
                 out[name] = {"items": len(texts), "max_abs_score_diff": float(np.abs(served - local).max())}
         finally:
             server.stop()
@@ -240,6 +243,7 @@ def tag_f1(y: np.ndarray, pred: np.ndarray, j: int) -> dict:
 
 def cmd_few_shot(args: argparse.Namespace) -> None:
     from tagstream.trainer.add_tag import add_tag
+    from tagstream.trainer.options import TrainOptions
 
     ds = args.dataset
     tr, va, te = (args.data / f"{ds}.{s}.jsonl" for s in ("train", "val", "test"))
@@ -274,7 +278,7 @@ def cmd_few_shot(args: argparse.Namespace) -> None:
                 with_tag = [r for r in train_rows if tag in r["tags"]]
                 examples = write_jsonl(work / f"examples-k{k}-d{draw}" / f"{i}.jsonl", rng.sample(with_tag, k))
                 out = work / f"added-k{k}-d{draw}"
-                a = add_tag(model, tag, examples, tr, out)
+                a = add_tag(model, tag, examples, tr, out, seed=TrainOptions().seed)
                 added.append({"tag": tag, "threshold": a.threshold, "cv_f1": round(a.cv_f1, 4)})
                 model = out
             add_seconds = time.time() - t0

@@ -2,7 +2,7 @@
 benchmark) profiled with py-spy while it drains a long backlog, next to the plain aiokafka loop
 (point raw) on the same broker. Needs no model, Triton or Redis: only the embedded broker.
 
-    python bench/profile_forward.py [--events 150000] [--seconds 6] [--delay 7]
+    python -m bench.profile_forward [--events 150000] [--seconds 6] [--delay 7]
 
 Prints, and writes to bench/results/profile_forward.json (and .png): each loop's events/s and CPU
 per event, the forward app's samples per thread (Faust runs aiokafka's consumer in a thread of its
@@ -66,7 +66,7 @@ def _spy(pyspy: str, cmdline_part: str, out: Path, delay: float, seconds: int, w
     process does not appear within the forward app's start timeout."""
     import psutil
 
-    from tagstream.benchmark import _ForwardApp
+    from bench.engine import _ForwardApp
     from tagstream.localstack.errors import StackError
     from tagstream.localstack.wait import wait_until
 
@@ -101,7 +101,7 @@ def main() -> None:
     if pyspy is None:
         sys.exit("error: py-spy is not installed (pip install py-spy)")
 
-    from tagstream.benchmark import Bench
+    from bench.engine import Bench
     from tagstream.localstack.stack import LocalStack
 
     texts = [f"product {i}: a title of a usual length for a listing" for i in range(3000)]
@@ -115,7 +115,7 @@ def main() -> None:
             window: list[float] = []
             spy = threading.Thread(  # a daemon: it must not keep the script alive if the forward app never starts
                 target=_spy,
-                args=(pyspy, "tagstream.benchmark_forward", folded, args.delay, args.seconds, window),
+                args=(pyspy, "bench.forward_app", folded, args.delay, args.seconds, window),
                 daemon=True,
             )
             spy.start()

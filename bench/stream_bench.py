@@ -1,8 +1,8 @@
 """The full stream benchmark: tagstream end to end against the model in-process, Triton alone, naive
 serving, the cache-hit path and the stream engine's passthrough, on the embedded stack, with real
-titles from the shared data's test splits (tagstream/benchmark.py says what each point is).
+titles from the shared data's test splits (bench/engine.py says what each point is).
 
-    python bench/stream_bench.py --model runs/sample --data ../shared/data
+    python -m bench.stream_bench --model runs/sample --data ../shared/data
         [--events 3000] [--rounds 3] [--fast-factor 5]
 
 Writes bench/results/stream_bench.json and bench/results/stream_bench.png and prints the table.
@@ -15,7 +15,7 @@ import json
 import random
 from pathlib import Path
 
-from tagstream.benchmark import BenchConfig, plot, run_bench, table
+from bench.engine import BenchConfig, plot, run_bench, table
 from tagstream.trainer.data import load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"

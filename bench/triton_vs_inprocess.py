@@ -37,11 +37,12 @@ import numpy as np
 import psutil
 
 from tagstream.localstack.triton import TritonServer
-from tagstream.stream.triton_client import TritonTagger
+from tagstream.stream.settings import WorkerSettings
+from tagstream.stream.triton_client import TritonInference
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.export import export_model
 from tagstream.trainer.metrics import multilabel_metrics
-from tagstream.trainer.predict import Tagger, predict_proba
+from tagstream.trainer.predict import LocalModel, predict_proba
 from tagstream.trainer.serving import ServingConfig
 from tagstream.trainer.triton_backend.model import VersionScorer
 
@@ -93,7 +94,7 @@ def bench_batches(score: Callable[[list[str]], object], texts: list[str], batch:
     }
 
 
-def bench_inprocess(tagger: Tagger, texts: list[str], batch: int, n_items: int) -> dict:
+def bench_inprocess(tagger: LocalModel, texts: list[str], batch: int, n_items: int) -> dict:
     """The trained model in-process (torch, all cores)."""
     return bench_batches(
         lambda chunk: predict_proba(tagger.model, tagger.tokenizer, chunk, batch_size=batch),
@@ -113,7 +114,9 @@ async def bench_triton(
     url: str, model: str, texts: list[str], concurrency: int, n_items: int, server: psutil.Process
 ) -> dict:
     me = psutil.Process()
-    async with TritonTagger(url, model, timeout_s=60) as client:
+    async with TritonInference.from_settings(
+        WorkerSettings(triton_url=url, model_name=model, triton_timeout_s=60)
+    ) as client:
         await client.infer(texts[:4])  # warm-up + metadata
         lat: list[float] = []
         counter = iter(range(n_items))
@@ -140,7 +143,9 @@ async def bench_triton(
 
 
 async def served_f1(url: str, model: str, texts: list[str], y: np.ndarray, thresholds: np.ndarray) -> float:
-    async with TritonTagger(url, model, timeout_s=120) as client:
+    async with TritonInference.from_settings(
+        WorkerSettings(triton_url=url, model_name=model, triton_timeout_s=120)
+    ) as client:
         scores = (await client.infer(texts)).scores
     return multilabel_metrics(y, (scores >= thresholds).astype(np.int8))["micro_f1"]
 
@@ -159,7 +164,7 @@ def main() -> None:
 
     ds = load_dataset(args.data)
     texts = ds.texts
-    tagger = Tagger(args.model)
+    tagger = LocalModel(args.model)
     y = tagger.vocab.encode(ds.tag_lists)
     thr = tagger.thresholds.vector(tagger.vocab.tags)
     threads = os.cpu_count() or 1

@@ -85,6 +85,10 @@ class TagCache:
     async def close(self) -> None:
         await self._redis.aclose()
 
+    async def check(self) -> None:
+        """A PING that raises what redis-py raised (for the start-up check, which says why)."""
+        await self._redis.ping()
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())

@@ -12,8 +12,12 @@ class WorkerError(TagstreamError):
     """Root of the worker's errors."""
 
 
-class BrokerUnavailable(WorkerError):
-    """The Kafka broker did not answer before the worker's start-up deadline."""
+class ServerUnreachable(WorkerError):
+    """A server (broker, Redis, Triton) did not answer at start; the message says which and why."""
+
+
+class BrokerUnreachable(ServerUnreachable):
+    """The Kafka broker did not answer, or a setting keeps the client from talking to it (TLS)."""
 
 
 class Retryable(WorkerError):

@@ -4,7 +4,7 @@
   empty fetch for up to that long; Apache Kafka answers as soon as data arrives, but the embedded
   broker (Tansu) was measured to hold it for ~450 ms even when a message arrived meanwhile (~5 ms
   with 100 ms). Here the wait is taken from the app (`app.fetch_max_wait_ms`, set by the worker from
-  TAGSTREAM_FETCH_MAX_WAIT_MS).
+  TAGSTREAM_FETCH_MAX_WAIT_MS, declared there once; an app without it keeps faust's own wait).
 - **Hand-over.** faust's fetch loop hands every record to the streams with
   `await self.wait_first(callback(message), self.suspend_flow.wait())`: four tasks and an
   `asyncio.wait` per record, so that a hand-over that has to wait (flow control during a rebalance,
@@ -30,7 +30,6 @@ from mode.services import WaitResults
 from mode.utils.times import Seconds
 
 SCHEME = "tagstream-kafka"
-DEFAULT_FETCH_MAX_WAIT_MS = 100
 
 Race = Callable[..., Awaitable[WaitResults]]
 
@@ -79,8 +78,9 @@ async def first_step_or_race(race: Race, first: Coroutine[Any, Any, Any], *other
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: faust_aiokafka.Transport) -> aiokafka.AIOKafkaConsumer:
         consumer = super()._create_worker_consumer(transport)
-        # read by AIOKafkaConsumer.start() when it builds its fetcher
-        consumer._fetch_max_wait_ms = int(getattr(self.consumer.app, "fetch_max_wait_ms", DEFAULT_FETCH_MAX_WAIT_MS))
+        wait_ms = getattr(self.consumer.app, "fetch_max_wait_ms", None)
+        if wait_ms is not None:  # read by AIOKafkaConsumer.start() when it builds its fetcher
+            consumer._fetch_max_wait_ms = int(wait_ms)
         return consumer
 
 

@@ -15,6 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from tagstream.stream.publisher import PublishReport
 from tagstream.stream.results import BatchStats
 
 
@@ -104,6 +105,16 @@ class WorkerMetrics:
             self.inference_failures.labels(error).inc(n)
         if stats.model_version is not None:
             self.model_version.set(int(stats.model_version))
+
+    def observe_publish(self, stats: BatchStats, report: PublishReport) -> None:
+        """Record a micro-batch whose output was published: its statistics and what was published."""
+        self.observe_batch(stats)
+        for kind, n in report.tag_events.items():
+            self.tag_events.labels(kind).inc(n)
+        for stage, n in report.dead_letters.items():
+            self.dead_letters.labels(stage).inc(n)
+        for latency in report.latencies_s:
+            self.e2e_latency.observe(latency)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

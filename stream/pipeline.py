@@ -48,7 +48,10 @@ from tagstream.stream.triton_client import ScoredBatch
 log = logging.getLogger(__name__)
 
 
-class Tagger(Protocol):
+class Inference(Protocol):
+    """What the pipeline needs of the model server (`TritonInference`): the serving version, and scores
+    for texts."""
+
     async def serving_version(self) -> str: ...
 
     async def infer(self, texts: Sequence[str]) -> ScoredBatch: ...
@@ -114,9 +117,9 @@ def latest_per_product(candidates: Sequence[Candidate]) -> list[Winner]:
 
 class BatchProcessor:
     def __init__(
-        self, *, tagger: Tagger, cache: Cache, model_name: str, limits: EventLimits, explain_top_words: int = 0
+        self, *, inference: Inference, cache: Cache, model_name: str, limits: EventLimits, explain_top_words: int = 0
     ):
-        self.tagger = tagger
+        self.inference = inference
         self.cache = cache
         self.model_name = model_name
         self.limits = limits
@@ -132,7 +135,7 @@ class BatchProcessor:
         scored: dict[str, Scored] = {}
         failed: dict[str, str] = {}
         if upserts:
-            version = await self.tagger.serving_version()
+            version = await self.inference.serving_version()
             out.stats.model_version = version
             scored = await self.lookup_cache(upserts, version, out.stats)
             failed = await self.infer_misses(upserts, scored, out.stats)
@@ -285,7 +288,7 @@ class BatchProcessor:
     async def _infer(self, texts: list[str], stats: BatchStats) -> ScoredBatch:
         stats.inference_requests += 1
         stats.texts_sent += len(texts)
-        return await self.tagger.infer(texts)
+        return await self.inference.infer(texts)
 
     def _why(self, batch: ScoredBatch, start: int, n: int, text: str, tags: TagList) -> Why:
         """Each tag's top words, from the text's scores and those of its occluded copies."""

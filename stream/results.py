@@ -19,10 +19,6 @@ class Tagged:
     source_event_id: str
     value: bytes
 
-    @classmethod
-    def of(cls, record: Record, event: TagEvent) -> Tagged:
-        return cls(record, event.product_id, event.source_event_id, event.model_dump_json().encode())
-
     @property
     def event(self) -> TagEvent:
         """The tag event, read back from its JSON (for readers and tests; the worker publishes `value`)."""

@@ -6,9 +6,13 @@ come from `EventLimits`. docs/configuration.md lists them.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -101,6 +105,13 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
         description="stop the worker when more than this share of recent events were dead-lettered (1 = never)",
     )
     dlq_window: int = Field(500, ge=10, description="how many recent events the dead-letter rate is taken over")
+
+    startup_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="at start, how long the broker, Redis and Triton may take to answer; then the worker exits "
+        "naming the one that did not",
+    )
 
     web_host: str = Field("127.0.0.1", description="address of the health and metrics endpoints")
     web_port: int = Field(6066, ge=1, le=65535, description="port of /healthz, /readyz and /metrics")
@@ -215,8 +226,61 @@ def _host_and_port(parts: SplitResult, shown: str) -> None:
         raise ValueError(f"{shown!r}: expected a host and a port (host:port)")
 
 
+#: `TAGSTREAM_` variables that are not worker settings, and who reads them.
+OTHER_VARIABLES = {
+    "TAGSTREAM_VERSION": "docker-compose: the tag of the project's images",
+    "TAGSTREAM_LOCAL_BASE": "the compose tests: the local base image",
+    "TAGSTREAM_COMPOSE_REPORT": "the compose tests: where to write their counts (JSON)",
+    "TAGSTREAM_RELIABILITY_REPORT": "the reliability tests: where to write their counts (JSON)",
+    "TAGSTREAM_BENCH_REUSE": "bench/methods.py: reuse finished training runs",
+    "TAGSTREAM_DEVICE_NOTE": "bench/full_runs.py: the machine the runs were made on",
+}
+#: what other tools call some settings
+_OTHER_NAMES = {
+    "BATCH_SIZE": "batch_max",
+    "BOOTSTRAP_SERVERS": "broker_url",
+    "KAFKA_BOOTSTRAP_SERVERS": "broker_url",
+    "KAFKA_URL": "broker_url",
+    "REDIS_HOST": "redis_url",
+    "REDIS_PASSWORD": "redis_password_file",
+    "TRITON_HOST": "triton_url",
+    "PORT": "web_port",
+}
+
+
+def _closest_setting(name: str) -> str:
+    """The setting whose name is most like `name` (by letters and by words)."""
+    key = name.upper().removeprefix(ENV_PREFIX)
+    if key in _OTHER_NAMES:
+        return _OTHER_NAMES[key]
+    words = set(key.lower().split("_"))
+
+    def likeness(field: str) -> float:
+        fw = set(field.split("_"))
+        return difflib.SequenceMatcher(None, key.lower(), field).ratio() + len(words & fw) / len(words | fw)
+
+    return max(WorkerSettings.model_fields, key=likeness)
+
+
+def unknown_variables(environ: Mapping[str, str | None]) -> list[str]:
+    """The `TAGSTREAM_` names in `environ` that are neither a setting nor in `OTHER_VARIABLES`, each with
+    the closest setting."""
+    known = {f"{ENV_PREFIX}{f.upper()}" for f in WorkerSettings.model_fields} | set(OTHER_VARIABLES)
+    return [
+        f"{name} is not a setting; the closest is {ENV_PREFIX}{_closest_setting(name).upper()}"
+        for name in sorted(environ)
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+    ]
+
+
 def load_settings() -> WorkerSettings:
-    """The settings from the environment; a bad value is one line naming its variable."""
+    """The settings from the environment (and a .env file); an unknown `TAGSTREAM_` variable or a bad
+    value is one line naming the variable."""
+    dotenv = Path(".env")
+    unknown = unknown_variables({**(dotenv_values(dotenv) if dotenv.is_file() else {}), **os.environ})
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise ConfigError(f"{unknown[0]}{more}; docs/configuration.md lists every setting")
     try:
         return WorkerSettings()
     except ValidationError as e:

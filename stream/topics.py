@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from tagstream.stream.broker_check import diagnose_broker
-from tagstream.stream.errors import BrokerUnavailable
+from tagstream.stream.errors import BrokerUnreachable
 from tagstream.stream.kafka import PLAINTEXT, KafkaConnection, bootstrap_servers
 from tagstream.stream.settings import WorkerSettings
 
@@ -39,7 +39,7 @@ async def ensure_topics(
 ) -> None:
     """Create the topics that do not exist yet (name -> partitions), with per-topic configs. A broker
     that does not answer is tried again with a growing pause (0.5 s doubling to 5 s, one warning per
-    try) until `timeout_s`, then `BrokerUnavailable`; a TLS or plaintext mismatch (`diagnose_broker`)
+    try) until `timeout_s`, then `BrokerUnreachable`; a TLS or plaintext mismatch (`diagnose_broker`)
     is that error at once, naming the setting to fix."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -71,12 +71,12 @@ async def ensure_topics(
         except KafkaError as e:
             diagnosis = await diagnose_broker(broker_url, connection)
             if diagnosis.permanent:  # a TLS or plaintext mismatch: no wait will mend it
-                raise BrokerUnavailable(diagnosis.message) from None
+                raise BrokerUnreachable(diagnosis.message) from None
             left = deadline - loop.time()
             if left <= 0:
-                raise BrokerUnavailable(f"{diagnosis.message} (tried for {timeout_s:.0f} s: {e})") from None
+                raise BrokerUnreachable(f"{diagnosis.message} (tried for {timeout_s:.0f} s: {e})") from None
             wait = min(pause, left)
-            log.warning("broker not ready for topic creation (%s); retrying in %.1f s", e, wait)
+            log.info("broker not ready for topic creation (%s); retrying in %.1f s", e, wait)
             await asyncio.sleep(wait)
             pause = min(pause * 2, RETRY_MAX_S)
         finally:
@@ -100,7 +100,7 @@ def topic_layout(s: WorkerSettings) -> dict[str, TopicSpec]:
     }
 
 
-async def create_topics(s: WorkerSettings, timeout_s: float = 30.0) -> None:
+async def create_topics(s: WorkerSettings, timeout_s: float) -> None:
     """Create the topics of `topic_layout` that do not exist yet (existing ones are left as they are)."""
     layout = topic_layout(s)
     await ensure_topics(

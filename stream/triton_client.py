@@ -29,7 +29,6 @@ from tagstream.core.hierarchy import TagHierarchy
 from tagstream.core.names import (
     ATTRIBUTE_KEYS_OUTPUT,
     ATTRIBUTES_OUTPUT,
-    MODEL_NAME,
     SCORES_OUTPUT,
     TAG_HIERARCHY_OUTPUT,
     TAG_NAMES_OUTPUT,
@@ -46,6 +45,7 @@ from tagstream.stream.errors import (
     TritonTimeout,
 )
 from tagstream.stream.events import ATTRIBUTE_LIST, ExtractedAttribute
+from tagstream.stream.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,21 +117,22 @@ def classify_error(e: InferenceServerException) -> TritonClientError:
     return ServerError(f"{status}: {msg}" if status else msg)
 
 
-class TritonTagger:
+class TritonInference:
     backoff_s = 0.2
     max_backoff_s = 5.0
 
     def __init__(
         self,
         url: str,
-        model_name: str = MODEL_NAME,
+        model_name: str,
         *,
-        timeout_s: float = 10.0,
-        retries: int = 3,
+        timeout_s: float,
+        retries: int,
+        version_check_s: float,
         request_items: int | None = None,
-        version_check_s: float = 1.0,
         **tls: Any,
     ):
+        """The timeouts have no defaults here: they are the worker's settings (`from_settings`)."""
         self.url = url
         self.model_name = model_name
         self.timeout_s = timeout_s
@@ -148,10 +149,33 @@ class TritonTagger:
         self._serving: str | None = None
         self._serving_checked = 0.0
 
+    @classmethod
+    def from_settings(cls, s: WorkerSettings) -> TritonInference:
+        """The client of the worker's settings: TAGSTREAM_TRITON_URL, its timeouts and TLS files."""
+        return cls(
+            s.triton_url,
+            s.model_name,
+            timeout_s=s.triton_timeout_s,
+            retries=s.triton_retries,
+            version_check_s=s.version_check_s,
+            request_items=s.triton_request_items,
+            **s.triton_tls_kwargs(),
+        )
+
     async def close(self) -> None:
         await self._client.close()
 
-    async def __aenter__(self) -> TritonTagger:
+    async def unreachable(self) -> str | None:
+        """Why the server does not answer (None: it is live, whatever its models' state)."""
+        try:
+            live = await asyncio.wait_for(self._client.is_server_live(), self.timeout_s)
+        except InferenceServerException as e:
+            return " ".join((e.message() or str(e)).split())[:200]
+        except (TimeoutError, OSError) as e:
+            return str(e) or f"no answer within {self.timeout_s} s"
+        return None if live else "the server is not live"
+
+    async def __aenter__(self) -> TritonInference:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

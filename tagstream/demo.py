@@ -25,6 +25,7 @@ from tagstream.clients.producer import OutEvent, catalogue_events, produce
 from tagstream.clients.subscriber import Received, read_topic
 from tagstream.core.errors import DataError
 from tagstream.core.names import MODEL_NAME
+from tagstream.core.progress import progress_bar
 from tagstream.core.repository import model_versions
 from tagstream.localstack.scrape import metric_sum, scrape
 from tagstream.localstack.stack import LocalStack
@@ -43,7 +44,7 @@ def _ensure_model(repo: Path, workdir: Path, echo: Echo) -> None:
     from tagstream.trainer.pipeline import run_training
 
     out = workdir / "model"
-    echo("model: the repository is empty; training a small model on the sample catalogue (under a minute on 2 cores)")
+    echo("model: the repository is empty; training a small model on the sample catalogue (about a minute on 2 cores)")
     train, val = Path(str(SAMPLE / "catalogue.train.jsonl")), Path(str(SAMPLE / "catalogue.val.jsonl"))
     # with attribute extraction (the sample's colour and gender words): tag events carry `attributes`
     # (at the default --extract-weight 0.1: on this sample, tags' validation micro-F1 is 0.78 with it, 0.85
@@ -100,11 +101,9 @@ def _demo_stream(file: Path, limit: int | None) -> tuple[list[OutEvent], list[Ou
 async def _stream(
     stack: LocalStack, first: list[OutEvent], second: list[OutEvent], expected: tuple[int, int], rate: float
 ) -> _Run:
-    from tqdm import tqdm
-
     run = _Run()
     sent_at: dict[str, float] = {}
-    bar = tqdm(total=sum(expected), desc="tagged", unit="ev", dynamic_ncols=True)
+    bar = progress_bar(total=sum(expected), desc="tagged", unit="ev")
 
     async def consume(topic: str, sink: list[Received]) -> None:
         async for r in read_topic(stack.broker.url, topic):
@@ -211,6 +210,9 @@ def run_demo(
         )
         return summary
     finally:
-        echo("stopping...")
+        started = [p for p in (*stack.workers, stack.triton, stack.redis, stack.broker) if p.running]
+        if started:
+            echo("stopping...")
         stack.stop()
-        echo("stopped worker, triton, redis and broker")
+        if started:
+            echo(f"stopped {', '.join(p.name for p in started)}")

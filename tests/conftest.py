@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,11 +20,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def tagstream(
-    *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    check: bool = True,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    module: str = "tagstream.cli",
 ) -> subprocess.CompletedProcess:
     """Run the `tagstream` CLI in a subprocess; with check, a failure shows the command's output."""
     res = subprocess.run(
-        [sys.executable, "-m", "tagstream.cli", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -31,8 +37,14 @@ def tagstream(
         cwd=cwd,
     )
     if check:
-        assert res.returncode == 0, f"tagstream {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
+        assert res.returncode == 0, f"{module} {' '.join(args)} exited {res.returncode}:\n{res.stdout}{res.stderr}"
     return res
+
+
+def bench_cli(*args: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    """Run `python -m bench` (the checkout's benchmark and planning commands, not installed) anywhere."""
+    env = {**(kwargs.pop("env", None) or os.environ), "PYTHONPATH": str(ROOT)}
+    return tagstream(*args, module="bench", env=env, **kwargs)
 
 
 @contextlib.contextmanager
@@ -84,3 +96,27 @@ def sample_texts() -> list[str]:
     from tagstream.trainer.data import load_dataset
 
     return load_dataset(EXAMPLES / "catalogue.test.jsonl").texts[:40]
+
+
+@pytest.fixture(scope="session")
+def local_stack(tiny_model, tmp_path_factory):
+    """One embedded stack (broker, Redis, Triton serving the tiny model as its first version) for the
+    integration and reliability tests that need no special servers: each test module uses its own
+    topics and consumer groups (`module_workers` stops its workers), and leaves the servers running."""
+    from tagstream.localstack.stack import LocalStack
+    from tagstream.trainer.export import export_model
+
+    work = tmp_path_factory.mktemp("stack")
+    export_model(tiny_model, work / "repo")
+    with LocalStack(work, work / "repo") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def module_workers(local_stack):
+    """The shared stack, for one test module: the workers the module started are stopped at its end."""
+    before = len(local_stack.workers)
+    yield local_stack
+    for worker in local_stack.workers[before:]:
+        worker.stop()
+    del local_stack.workers[before:]

@@ -58,7 +58,7 @@ def add_tag(
     out: Path,
     *,
     max_negatives: int = 2000,
-    seed: int = 13,
+    seed: int,
 ) -> AddedTag:
     model, tokenizer = TaggerModel.load(model_dir)
     vocab = TagVocabulary.load(model_dir)

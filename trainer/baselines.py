@@ -155,7 +155,7 @@ class HeadOnlyBaseline:
         *,
         epochs: int = 60,
         lr: float = 3e-3,
-        seed: int = 13,
+        seed: int,
         patience: int = 6,
     ) -> HeadOnlyBaseline:
         torch.manual_seed(seed)

@@ -14,7 +14,7 @@ from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBas
 from tagstream.trainer.data import Dataset, load_dataset
 from tagstream.trainer.extraction import as_spans, gold_spans, keys_of
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 from tagstream.trainer.spans import span_metrics
 
 REFERENCES_DIR = "references"
@@ -56,7 +56,7 @@ def hierarchy_report(
 def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, references: bool = True) -> dict:
     model_dir = Path(model_dir)
     ds = data if isinstance(data, Dataset) else load_dataset(data)
-    tagger = Tagger(model_dir)
+    tagger = LocalModel(model_dir)
     tags = tagger.vocab.tags
     texts = ds.texts
     y = tagger.vocab.encode(ds.tag_lists)

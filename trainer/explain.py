@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tagstream.core.explain import occluded_texts, word_weights, words_of
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Explanation:
     tags: list[TagExplanation]
 
 
-def explain(tagger: Tagger, text: str) -> Explanation:
+def explain(tagger: LocalModel, text: str) -> Explanation:
     """The tags the model gives `text`, each with the weight of every word."""
     base_text = " ".join(text.split())
     words = words_of(base_text)

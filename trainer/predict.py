@@ -39,7 +39,7 @@ def predict_proba(
 
 @torch.inference_mode()
 def embed_texts(
-    model: TaggerModel, tokenizer, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 64
+    model: TaggerModel, tokenizer, texts: Sequence[str], *, batch_size: int = 128, max_length: int
 ) -> np.ndarray:
     """Pooled encoder embeddings (used for the head-only reference)."""
     model.eval()
@@ -53,7 +53,7 @@ def embed_texts(
     return unsort(rows, batches, len(texts))
 
 
-class Tagger:
+class LocalModel:
     """A loaded model directory: scores and thresholded tags for texts."""
 
     def __init__(self, directory: str | Path):

@@ -11,16 +11,12 @@ import typer
 from typer.exceptions import TyperException
 
 from tagstream import __version__
-from tagstream.cli import planning, serving, streaming, training
+from tagstream.cli import serving, streaming, training
 from tagstream.cli.extras import extra_for
+from tagstream.cli.options import command_line
 from tagstream.core.errors import TagstreamError
 
-app = typer.Typer(
-    help="tagstream: real-time multi-label product tagging (Kafka -> Faust -> Triton).",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+app = command_line("tagstream: real-time multi-label product tagging (Kafka -> Faust -> Triton).")
 
 
 def _version(value: bool) -> None:
@@ -42,7 +38,6 @@ def root(
 training.register(app)
 serving.register(app)
 streaming.register(app)
-planning.register(app)
 
 
 def _unexpected(e: Exception) -> NoReturn:
@@ -55,12 +50,18 @@ def _unexpected(e: Exception) -> NoReturn:
 
 
 def main() -> None:
+    run_cli(app)
+
+
+def run_cli(cli: typer.Typer) -> None:
+    """Run a typer app the tagstream way: a failure is one line and a non-zero exit (the traceback
+    only with --debug); a missing extra is named."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the Kafka client logs connection failures with tracebacks; the commands report them in one line
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     debug = "--debug" in sys.argv[1:]
     try:
-        code = app(standalone_mode=False)  # click's usage errors come here, to be shown in one line
+        code = cli(standalone_mode=False)  # click's usage errors come here, to be shown in one line
     except typer.Abort:
         sys.exit(130)
     except TyperException as e:  # click's usage errors: an unknown option, a value out of its range or choices

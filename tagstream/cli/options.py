@@ -73,3 +73,11 @@ def with_model_options(
         return command  # type: ignore[return-value]
 
     return decorate
+
+
+def command_line(help: str) -> typer.Typer:
+    """A typer app as tagstream's command lines are: click's plain help (typer's rich panels show a
+    `<bool>` type after every flag), no completion, failures shown by `tagstream.cli.app.run_cli`."""
+    return typer.Typer(
+        help=help, no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None
+    )

@@ -53,9 +53,6 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         repo: Path = typer.Option(Path("triton_repo"), "--repo", help="Triton model repository"),
-        url: str | None = typer.Option(
-            None, "--url", help="use a running Triton (HTTP host:port) instead of starting one"
-        ),
         http_port: int = typer.Option(8000, "--http-port"),
         grpc_port: int = typer.Option(8001, "--grpc-port"),
         metrics_port: int = typer.Option(8002, "--metrics-port"),
@@ -63,14 +60,10 @@ def register(app: typer.Typer) -> None:
         workdir: Path = typer.Option(Path(".tagstream/triton"), "--workdir", help="backend dir and server log"),
         timeout: float = typer.Option(300.0, "--timeout", help="seconds to wait for the model to be ready"),
     ) -> None:
-        """Start tritonserver (explicit model control), load the latest version(s), serve until SIGINT/SIGTERM."""
-        from tagstream.clients.publish import publish
+        """Start tritonserver (explicit model control), load the latest version(s), serve until SIGINT/SIGTERM.
+        (A Triton that already runs takes a new version with `tagstream publish`.)"""
         from tagstream.localstack.triton import TritonPorts, TritonServer
 
-        if url:
-            res = publish(url, name, timeout)
-            typer.echo(f"{url}: {name} serving version {res.serving_version} (ready {list(res.ready_versions)})")
-            return
         if not model_versions(repo / name):
             raise ConfigError(f"{repo / name} has no version; run `tagstream export` first")
         server = TritonServer(repo, workdir, ports=TritonPorts(http_port, grpc_port, metrics_port), load_models=(name,))

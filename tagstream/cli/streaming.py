@@ -81,6 +81,7 @@ def register(app: typer.Typer) -> None:
 
         from tagstream.clients.producer import catalogue_events
         from tagstream.clients.producer import produce as send
+        from tagstream.core.progress import progress_bar
         from tagstream.stream.settings import load_settings
 
         if not file.is_file():
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
 
         def progress(n: int) -> None:
             if not bars:
-                bars.append(tqdm(desc="produce", unit="ev"))
+                bars.append(progress_bar(desc="produce", unit="ev"))
             bars[0].update(n)
 
         events = catalogue_events(file, op=op.value, raw=raw, skipped=skipped)
@@ -219,6 +220,7 @@ def register(app: typer.Typer) -> None:
 
         from tagstream.clients.backfill import backfill as run
         from tagstream.clients.backfill import default_state_path
+        from tagstream.core.progress import progress_bar
         from tagstream.stream.settings import load_settings
 
         s = load_settings()
@@ -226,7 +228,7 @@ def register(app: typer.Typer) -> None:
 
         def progress(acked: int, total: int) -> None:
             if not bars:
-                bars.append(tqdm(total=total, initial=acked, desc="backfill", unit="ev"))
+                bars.append(progress_bar(total=total, initial=acked, desc="backfill", unit="ev"))
             bars[0].update(acked - bars[0].n)
 
         try:
@@ -272,47 +274,6 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {len(files)} files to {out}")
 
     @app.command()
-    def bench(
-        model: Path | None = typer.Option(
-            None, "--model", help="artefact directory (default: train a small sample model)"
-        ),
-        events: int = typer.Option(400, "--events", min=50, help="events per backlog"),
-        rounds: int = typer.Option(1, "--rounds", min=1, help="interleaved rounds (ratios are taken within a round)"),
-        out: Path | None = typer.Option(None, "--out", help="write the results as JSON here (and a PNG next to it)"),
-        workdir: Path = typer.Option(Path(".tagstream/bench"), "--workdir", help="logs and the exported model"),
-    ) -> None:
-        """A ~1-minute stream benchmark on the embedded stack (bench/stream_bench.py runs the full one)."""
-        import json as _json
-
-        from tagstream.benchmark import BenchConfig, plot, run_bench, table
-        from tagstream.demo import SAMPLE
-        from tagstream.trainer.data import load_dataset
-
-        workdir.mkdir(parents=True, exist_ok=True)
-        if model is None:
-            from tagstream.trainer.options import TrainOptions
-            from tagstream.trainer.pipeline import run_training
-
-            model = workdir / "model"
-            typer.echo("training a small sample model first (about a minute)")
-            run_training(
-                Path(str(SAMPLE / "catalogue.train.jsonl")),
-                Path(str(SAMPLE / "catalogue.val.jsonl")),
-                model,
-                TrainOptions(epochs=1, max_items=600, references=False),
-                progress=False,
-                echo=lambda *_: None,
-            )
-        texts = load_dataset(Path(str(SAMPLE / "catalogue.test.jsonl"))).texts
-        config = BenchConfig(events=events, rounds=rounds, latency_seconds=5.0, loads=(0.5,), variants={})
-        result = run_bench(model, texts, workdir / "run", config, echo=typer.echo)
-        typer.echo(table(result))
-        if out:
-            out.write_text(_json.dumps(result, indent=1), encoding="utf-8")
-            plot(result, out.with_suffix(".png"))
-            typer.echo(f"wrote {out} and {out.with_suffix('.png')}")
-
-    @app.command()
     def demo(
         file: Path | None = typer.Option(
             None, "--file", help="products to stream (JSONL; default: the sample catalogue)"
@@ -325,10 +286,12 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(
             300, "--limit", help="stream at most this many products (then re-send 20 to show the cache)"
         ),
-        repo: Path = typer.Option(
-            Path("triton_repo"), "--repo", help="Triton model repository (a model is trained if empty)"
+        repo: Path | None = typer.Option(
+            None,
+            "--repo",
+            help="Triton model repository; a model is trained if it has none (default: WORKDIR/triton_repo)",
         ),
-        workdir: Path = typer.Option(Path(".demo"), "--workdir", help="logs and the demo model"),
+        workdir: Path = typer.Option(Path(".demo"), "--workdir", help="logs, the demo model and its repository"),
     ) -> None:
         """Everything on one machine: broker, Redis, Triton, the worker, a demo stream and a summary."""
         from tagstream.demo import SAMPLE, run_demo
@@ -336,4 +299,6 @@ def register(app: typer.Typer) -> None:
         file = file or Path(str(SAMPLE / "catalogue.test.jsonl"))
         if not file.is_file():
             raise DataError(f"{file}: no such file")
-        run_demo(file=file, rate=rate, limit=limit, repo=repo, workdir=workdir, echo=typer.echo)
+        run_demo(
+            file=file, rate=rate, limit=limit, repo=repo or workdir / "triton_repo", workdir=workdir, echo=typer.echo
+        )

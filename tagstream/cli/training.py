@@ -20,6 +20,12 @@ def _existing_file(path: Path, what: str) -> Path:
     return path
 
 
+def _existing_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{path}: no such directory; {what} takes a model directory from `tagstream train`")
+    return path
+
+
 def span_table(metrics: dict[str, dict[str, float]], title: str) -> str:
     lines = [f"{title}:", f"  {'key':<16} {'precision':>9} {'recall':>7} {'F1':>7} {'spans':>7}"]
     for key, m in metrics.items():
@@ -37,9 +43,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="artefact directory to write (replaced if it exists)"),
     ) -> None:
         """Fine-tune a pretrained encoder into a multi-label tagger."""
+        train, val = _existing_file(train, "--train"), _existing_file(val, "--val")  # before torch's import (7 s)
         from tagstream.trainer.pipeline import run_training
 
-        info = run_training(_existing_file(train, "--train"), _existing_file(val, "--val"), out, opts, echo=typer.echo)
+        info = run_training(train, val, out, opts, echo=typer.echo)
         m = info["validation"]["model"]
         typer.echo(
             f"saved {out}  (best epoch {info['best_epoch']}, {info['train_seconds']:.0f} s, "
@@ -63,10 +70,12 @@ def register(app: typer.Typer) -> None:
         report_rows: int = typer.Option(30, help="rows of the per-tag report to print (most frequent first)"),
     ) -> None:
         """Micro/macro/samples F1 with precision and recall, a per-tag report, and the reference points."""
+        data = _existing_file(data, "--data")
+        _existing_dir(model, "--model")
         from tagstream.trainer.evaluate import evaluate_model_dir
         from tagstream.trainer.metrics import format_report
 
-        res = evaluate_model_dir(model, _existing_file(data, "--data"), references=references)
+        res = evaluate_model_dir(model, data, references=references)
         if as_json:
             typer.echo(json.dumps(res, indent=1))
             return
@@ -94,10 +103,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
     ) -> None:
         """Print tags with scores for texts or for the rows of a JSONL file."""
+        _existing_dir(model, "--model")
         from tagstream.trainer.data import load_dataset
-        from tagstream.trainer.predict import Tagger
+        from tagstream.trainer.predict import LocalModel
 
-        tagger = Tagger(model)
+        tagger = LocalModel(model)
         if len(inputs) == 1 and inputs[0].endswith(".jsonl"):
             ds = load_dataset(_existing_file(Path(inputs[0]), "predict"), require_tags=False)
             ids = [it.id or f"line-{i + 1}" for i, it in enumerate(ds.items)]
@@ -127,9 +137,9 @@ def register(app: typer.Typer) -> None:
         """Which words made each tag: word occlusion (the score a tag loses without each word)."""
         from tagstream.trainer.explain import explain as run
         from tagstream.trainer.explain import render_html, render_text
-        from tagstream.trainer.predict import Tagger
+        from tagstream.trainer.predict import LocalModel
 
-        e = run(Tagger(model), text)
+        e = run(LocalModel(model), text)
         typer.echo(render_text(e, top))
         if html_out:
             html_out.write_text(render_html(e), encoding="utf-8")
@@ -184,12 +194,20 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path | None = typer.Option(None, "--out", help="model directory to write (default: replace --model)"),
         repo: Path | None = typer.Option(None, "--repo", help="also export the result as the next model version here"),
+        seed: int = typer.Option(
+            TrainOptions.model_fields["seed"].default, "--seed", help="random seed of the negatives' sample"
+        ),
     ) -> None:
         """Add a tag from a few examples without retraining: one more head row and its threshold."""
         from tagstream.trainer.add_tag import add_tag
 
         added = add_tag(
-            model, tag, _existing_file(examples, "--examples"), _existing_file(negatives, "--negatives"), out or model
+            model,
+            tag,
+            _existing_file(examples, "--examples"),
+            _existing_file(negatives, "--negatives"),
+            out or model,
+            seed=seed,
         )
         typer.echo(
             f"added {added.tag!r} from {added.positives} examples and {added.negatives} negatives: threshold "

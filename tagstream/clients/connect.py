@@ -3,8 +3,8 @@ finds (down, a TLS or plaintext mismatch, an untrusted certificate), in one line
 
 from __future__ import annotations
 
-from tagstream.clients.errors import BrokerUnreachable
 from tagstream.stream.broker_check import diagnose_broker
+from tagstream.stream.errors import BrokerUnreachable
 from tagstream.stream.kafka import KafkaConnection
 
 

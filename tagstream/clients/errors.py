@@ -13,7 +13,3 @@ class TritonUnreachable(ClientError):
 
 class ModelLoadError(ClientError):
     """A model version failed to load; the previous version keeps serving."""
-
-
-class BrokerUnreachable(ClientError):
-    """The Kafka broker did not answer."""

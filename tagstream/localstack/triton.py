@@ -34,7 +34,9 @@ def _distribution() -> tuple[Path, Path, Path]:
     try:
         from pytriton.utils.distribution import get_libs_path, get_root_module_path, get_stub_path
     except ImportError:  # pragma: no cover - a declared dependency
-        raise StackError("nvidia-pytriton is not installed: it carries the tritonserver binary") from None
+        raise StackError(
+            "nvidia-pytriton is not installed: it carries the tritonserver binary: pip install 'tagstream[serve]'"
+        ) from None
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     return get_root_module_path() / "tritonserver", Path(get_libs_path()), Path(get_stub_path(version))
 

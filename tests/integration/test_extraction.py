@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 import pytest
 
 from tagstream.clients.producer import OutEvent, produce
-from tagstream.core.names import MODEL_NAME
 from tagstream.core.text import model_text
 from tagstream.localstack.stack import LocalStack
-from tagstream.stream.triton_client import TritonTagger
+from tagstream.stream.settings import WorkerSettings
+from tagstream.stream.triton_client import TritonInference
 from tagstream.trainer.export import export_model
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 from tests.conftest import EXAMPLES
 from tests.integration.topics import read_until
 
@@ -64,11 +64,13 @@ def extracting(tmp_path_factory):
 
 def test_triton_serves_the_attributes_the_model_extracts(extracting):
     texts = [model_text(t) for t in TITLES]
-    tagger = Tagger(extracting["model"])
+    tagger = LocalModel(extracting["model"])
     local = tagger.extract(texts)
 
     async def served():
-        async with TritonTagger(extracting["stack"].triton.grpc_url, MODEL_NAME) as client:
+        async with TritonInference.from_settings(
+            WorkerSettings(triton_url=extracting["stack"].triton.grpc_url)
+        ) as client:
             return await client.infer(texts)
 
     batch = asyncio.run(served())

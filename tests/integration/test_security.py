@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
 
 from tagstream.core.names import MODEL_NAME
+from tagstream.localstack.errors import StackError
 from tagstream.localstack.process import RedisServer, TlsFiles
 from tagstream.localstack.stack import LocalStack
 from tagstream.localstack.triton import TritonServer
 from tagstream.stream.errors import ModelUnavailable
-from tagstream.stream.triton_client import TritonTagger
+from tagstream.stream.triton_client import TritonInference
 from tagstream.trainer.export import export_model
 from tests.integration.test_streaming import event, wait_for
 from tests.tls import make_certs
@@ -77,25 +79,17 @@ def test_worker_tags_through_tls_redis_and_tls_triton_and_leaks_no_secret(secure
     assert len(second) == 5 and all(r.value["cached"] for r in second)  # Redis over TLS, with the password
     assert worker.metric("tagstream_cache_errors_total") == 0
 
-    # a wrong password: the cache is away (counted), tagging goes on, and neither password is written
+    # a wrong password is a setting to fix: the worker does not start, says so in one line at once (no
+    # waiting for a server that answers), and writes neither password
     wrong = "wrong-" + uuid.uuid4().hex
     bad_url = stack.redis.url.replace(PASSWORD, wrong)
-    w2 = stack.start_worker(
-        "wrong-password",
-        app_id="tagstream-secured-2",
-        input_topic="secured-2.in",
-        output_topic="secured-2.tags",
-        dlq_topic="secured-2.dlq",
-        redis_url=bad_url,
-        **secured["tls"],
-    )
-    assert w2.readiness()["redis"] is False
-    send_to = [event(f"{run}-w{i}", t) for i, t in enumerate(titles)]
-    from tagstream.clients.producer import produce
-
-    asyncio.run(produce(stack.broker.url, "secured-2.in", send_to))
-    got = wait_for(system, "secured-2.tags", lambda r: r.key and r.key.startswith(f"{run}-w"), 5)
-    assert len(got) == 5 and w2.metric("tagstream_cache_errors_total") > 0
+    t0 = time.monotonic()
+    with pytest.raises(StackError, match="exited with code 2"):
+        stack.start_worker("wrong-password", app_id="tagstream-secured-2", redis_url=bad_url, **secured["tls"])
+    w2 = stack.workers[-1]
+    assert time.monotonic() - t0 < 20
+    errors = [line for line in w2.log_tail().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "refused the password" in errors[0] and "TAGSTREAM_REDIS_URL" in errors[0], errors
     for w in (worker, w2):
         written = w.log_tail(10_000_000) + json.dumps(w.readiness()) + w.get("/metrics")[1] + w.get("/healthz")[1]
         assert PASSWORD not in written and wrong not in written
@@ -105,7 +99,9 @@ def test_triton_tls_refuses_a_plain_client_and_serves_a_tls_one(secured):
     stack, certs = secured["stack"], secured["certs"]
 
     async def go(**tls):
-        async with TritonTagger(stack.triton.grpc_url, timeout_s=5, retries=0, **tls) as c:
+        async with TritonInference(
+            stack.triton.grpc_url, MODEL_NAME, timeout_s=5, retries=0, version_check_s=1, **tls
+        ) as c:
             return await c.infer(["Red cotton shirt"])
 
     assert (

@@ -14,11 +14,11 @@ import pytest
 from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.publish import publish
 from tagstream.core.names import MODEL_NAME
+from tagstream.core.repository import model_versions
 from tagstream.core.text import model_text
 from tagstream.localstack.scrape import metric_sum, scrape
-from tagstream.localstack.stack import LocalStack
 from tagstream.trainer.export import export_model
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 from tests.integration.topics import read_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,17 +27,13 @@ WORKER = {"app_id": "tagstream-test", "batch_wait_s": 0.1, "version_check_s": 0.
 
 
 @pytest.fixture(scope="module")
-def system(tiny_model, tmp_path_factory):
+def system(module_workers, tiny_model, tmp_path_factory):
+    """The session's shared stack, a worker on the default topics, and the version it serves now."""
+    stack = module_workers
     work = tmp_path_factory.mktemp("stream")
-    repo = work / "repo"
-    export_model(tiny_model, repo)
-    stack = LocalStack(work, repo).start()
-    try:
-        worker = stack.start_worker("worker1", **WORKER)
-    except BaseException:
-        stack.stop()
-        raise
-    sysinfo = {
+    repo = stack.repo
+    worker = stack.start_worker("worker1", **WORKER)
+    return {
         "stack": stack,
         "broker": stack.broker,
         "redis": stack.redis,
@@ -47,9 +43,8 @@ def system(tiny_model, tmp_path_factory):
         "workers": [worker],
         "work": work,
         "model": tiny_model,
+        "version": model_versions(repo / MODEL_NAME)[-1],
     }
-    yield sysinfo
-    stack.stop()
 
 
 def event(pid: str, title: str, **kw) -> OutEvent:
@@ -103,7 +98,7 @@ def test_n_events_in_give_n_tag_events_out_matching_predict(system):
     got = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 40)
     assert len(got) == 40
     assert {r.key for r in got} == {f"{run}-{i}" for i in range(40)}
-    tagger = Tagger(system["model"])
+    tagger = LocalModel(system["model"])
     texts = {
         f"{run}-{i}": model_text(
             json.loads(e.value)["title"],
@@ -115,7 +110,7 @@ def test_n_events_in_give_n_tag_events_out_matching_predict(system):
     }
     for r in got:
         v = r.value
-        assert v["model_name"] == "product_tagger" and v["model_version"] == "1" and v["cached"] is False
+        assert v["model_name"] == "product_tagger" and v["model_version"] == str(system["version"]) and not v["cached"]
         want = tagger.tags([texts[r.key]])[0]
         assert [t["tag"] for t in v["tags"]] == [t for t, _ in want]
         for t, (_, s) in zip(v["tags"], want, strict=True):
@@ -218,19 +213,20 @@ def test_new_model_version_mid_stream_is_used_and_old_cache_ignored(system):
     titles = [f"Versioned product {run} {i} Puma Women Pink Track Pants" for i in range(5)]
     send(system, [event(f"{run}-{i}", t) for i, t in enumerate(titles)])
     first = wait_for(system, OUT, lambda r: r.key and r.key.startswith(run), 5)
-    assert {r.value["model_version"] for r in first} == {"1"}
+    old = model_versions(system["repo"] / MODEL_NAME)[-1]
+    assert {r.value["model_version"] for r in first} == {str(old)}
     version, _ = export_model(system["model"], system["repo"])
-    assert version == 2
+    assert version == old + 1
     res = publish(system["triton"].http_url)
-    assert res.serving_version == 2
+    assert res.serving_version == version
     time.sleep(1.5)  # > TAGSTREAM_VERSION_CHECK_S
     again = [event(f"{run}-{i}", t) for i, t in enumerate(titles)]  # unchanged content
     ids = {json.loads(e.value)["event_id"] for e in again}
     send(system, again)
     got = wait_for(system, OUT, lambda r: r.value is not None and r.value["source_event_id"] in ids, 5)
     assert len(got) == 5
-    assert {r.value["model_version"] for r in got} == {"2"}
-    assert not any(r.value["cached"] for r in got)  # v1 cache entries were not used
+    assert {r.value["model_version"] for r in got} == {str(version)}
+    assert not any(r.value["cached"] for r in got)  # the old version's cache entries were not used
 
 
 def test_two_workers_in_one_group_share_partitions(system):

@@ -202,7 +202,7 @@ def test_explain_shows_the_words_behind_each_tag(trained, tmp_path):
 
 
 def test_add_tag_from_a_few_examples_keeps_every_other_tag(trained, small_split, tmp_path):
-    from tagstream.trainer.predict import Tagger
+    from tagstream.trainer.predict import LocalModel
 
     rows = [json.loads(r) for r in small_split["train"].read_text().splitlines()]
     chosen = [r for r in rows if "colour:Black" in r["tags"]][:8]
@@ -227,7 +227,7 @@ def test_add_tag_from_a_few_examples_keeps_every_other_tag(trained, small_split,
         str(tmp_path / "repo"),
     )
     assert "added 'new:Dark' from 8 examples" in res.stdout and "exported as version 1" in res.stdout
-    before, after = Tagger(trained), Tagger(out)
+    before, after = LocalModel(trained), LocalModel(out)
     assert after.vocab.tags == [*before.vocab.tags, "new:Dark"] and "new:Dark" in after.thresholds.per_tag
     texts = [json.loads(r)["title"] for r in small_split["test"].read_text().splitlines()[:50]]
     old, new = before.scores(texts), after.scores(texts)

@@ -23,9 +23,10 @@ from tagstream.core.repository import model_versions
 from tagstream.localstack.ports import free_port
 from tagstream.localstack.triton import TritonServer
 from tagstream.stream.errors import BadInput
-from tagstream.stream.triton_client import TritonTagger
+from tagstream.stream.settings import WorkerSettings
+from tagstream.stream.triton_client import TritonInference
 from tagstream.trainer.export import export_model
-from tagstream.trainer.predict import Tagger
+from tagstream.trainer.predict import LocalModel
 from tests.conftest import tagstream
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,21 +53,21 @@ def run(coro):
 
 
 async def _with_client(server, fn, **kw):
-    async with TritonTagger(server.grpc_url, **kw) as client:
+    async with TritonInference.from_settings(WorkerSettings(triton_url=server.grpc_url, **kw)) as client:
         return await fn(client)
 
 
 def test_scores_match_in_process_model(server, tiny_model, sample_texts):
-    want = Tagger(tiny_model).scores(sample_texts)
+    want = LocalModel(tiny_model).scores(sample_texts)
     batch = run(_with_client(server, lambda c: c.infer(sample_texts)))
     assert batch.scores.shape == want.shape
     np.testing.assert_allclose(batch.scores, want, atol=1e-4)
     assert batch.model.version == "1"
-    assert list(batch.model.tags) == Tagger(tiny_model).vocab.tags
+    assert list(batch.model.tags) == LocalModel(tiny_model).vocab.tags
 
 
 def test_tags_match_in_process_thresholds(server, tiny_model, sample_texts):
-    want = Tagger(tiny_model).tags(sample_texts[:10])
+    want = LocalModel(tiny_model).tags(sample_texts[:10])
     got, info = run(_with_client(server, lambda c: c.tag(sample_texts[:10])))
     assert [[t for t, _ in row] for row in got] == [[t for t, _ in row] for row in want]
 
@@ -124,7 +125,7 @@ def test_hot_swap_under_load_has_no_failed_requests(server, repo, tiny_model, sa
         await asyncio.gather(*tasks)
         return res, stats, published_at
 
-    res, stats, published_at = run(_with_client(server, go, timeout_s=60))
+    res, stats, published_at = run(_with_client(server, go, triton_timeout_s=60))
     answers = stats["answers"]
     assert res.serving_version == 2 and res.previous_version == 1
     assert stats["fail"] == [], stats["fail"][:3]
@@ -192,9 +193,9 @@ def test_served_scorer_runs_without_triton_and_matches_the_model(tiny_model, tmp
     _, path = export_model(tiny_model, tmp_path, backend=backend)
     scorer = VersionScorer(path, threads=1)
     texts = sample_texts[:12]
-    np.testing.assert_allclose(scorer.scores(texts), Tagger(tiny_model).scores(texts), atol=1e-4)
+    np.testing.assert_allclose(scorer.scores(texts), LocalModel(tiny_model).scores(texts), atol=1e-4)
     assert scorer.scores([]).shape == (0, len(scorer.tags))
-    assert scorer.tags == Tagger(tiny_model).vocab.tags
+    assert scorer.tags == LocalModel(tiny_model).vocab.tags
 
 
 @pytest.mark.parametrize("per_channel", [False, True])
@@ -242,7 +243,7 @@ def test_triton_serves_the_int8_export(tiny_model, tmp_path, sample_texts):
     # what it is batched with; alone (a batch of one, no padding), they stay close.
     alone = np.stack([scorer.scores([t])[0] for t in texts])
     assert np.abs(batch.scores - alone).max() < 0.1
-    fp32 = Tagger(tiny_model).scores(texts)
+    fp32 = LocalModel(tiny_model).scores(texts)
     assert np.abs(batch.scores - fp32).mean() < 0.02
 
 

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tagstream.localstack.stack import LocalStack
 from tagstream.trainer.data import load_dataset
-from tagstream.trainer.export import export_model
 from tests.conftest import EXAMPLES, results_file
 
 #: Set to a path to keep the scenarios' counts (bench/reliability.py sets it to bench/results/reliability.json).
@@ -12,12 +10,9 @@ REPORT_ENV = "TAGSTREAM_RELIABILITY_REPORT"
 
 
 @pytest.fixture(scope="module")
-def stack(tiny_model, tmp_path_factory):
-    work = tmp_path_factory.mktemp("reliability")
-    repo = work / "repo"
-    export_model(tiny_model, repo)
-    with LocalStack(work, repo) as s:
-        yield s
+def stack(module_workers):
+    """The session's shared stack: each scenario has its own topics and group."""
+    return module_workers
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from tagstream.benchmark import table
+from bench.engine import table
 from tagstream.stream.settings import ENV_PREFIX, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -70,6 +70,17 @@ def test_wheel_installs_one_top_level_name(wheel):
         "tagstream/cli/__main__.py",
     ):
         assert module in names, module
+    # the benchmarks and capacity planning stay in the checkout (bench/): no code of theirs is installed
+    assert not [n for n in names if "bench" in n or "capacity" in n], names
+
+
+def test_the_plain_install_pulls_no_benchmark_dependency(wheel):
+    with zipfile.ZipFile(wheel) as z:
+        (metadata,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        requires = [line for line in z.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+    base = [r for r in requires if "extra ==" not in r]
+    assert base and not [r for r in base if "simpy" in r or "psutil" in r or "py-spy" in r], base
+    assert [r for r in requires if r.startswith("Requires-Dist: simpy") and 'extra == "bench"' in r], requires
 
 
 def test_editable_install_imports_from_outside_the_repository(tmp_path):

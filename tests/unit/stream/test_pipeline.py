@@ -33,7 +33,7 @@ class FakeCache:
         return True
 
 
-class FakeTagger:
+class FakeInference:
     """Scores: tag 'long' if the text has more than 10 characters; rejects texts containing BAD;
     unavailable while `away`."""
 
@@ -64,8 +64,8 @@ def rec(offset, pid, title="A fairly long title", op="upsert", ts="2026-01-01T00
 
 
 def make(**kw):
-    tagger, cache = FakeTagger(), kw.pop("cache", FakeCache())
-    p = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(max_event_bytes=10_000, **kw))
+    tagger, cache = FakeInference(), kw.pop("cache", FakeCache())
+    p = BatchProcessor(inference=tagger, cache=cache, model_name="m", limits=EventLimits(max_event_bytes=10_000, **kw))
     return p, tagger, cache
 
 
@@ -252,9 +252,9 @@ def test_every_input_event_is_accounted_for():
 
 
 def test_explanations_name_the_words_behind_each_tag_and_are_cached():
-    """FakeTagger tags 'long' for texts over 10 characters: leaving out the long word drops it."""
-    tagger, cache = FakeTagger(), FakeCache()
-    p = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=2)
+    """FakeInference tags 'long' for texts over 10 characters: leaving out the long word drops it."""
+    tagger, cache = FakeInference(), FakeCache()
+    p = BatchProcessor(inference=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=2)
     out = run(p, [rec(0, "a", "Supercalifragilistic x")])
     ev = out.results[0].event
     assert [t.tag for t in ev.tags] == ["long", "any"]
@@ -264,14 +264,16 @@ def test_explanations_name_the_words_behind_each_tag_and_are_cached():
     assert out.stats.texts_sent == 3 and out.stats.inferred == 1
     again = run(p, [rec(1, "a", "Supercalifragilistic x")])
     assert again.results[0].event.cached and again.results[0].event.explanations == ev.explanations
-    plain = BatchProcessor(tagger=tagger, cache=FakeCache(), model_name="m", limits=EventLimits())
+    plain = BatchProcessor(inference=tagger, cache=FakeCache(), model_name="m", limits=EventLimits())
     assert run(plain, [rec(2, "b", "Supercalifragilistic x")]).results[0].event.explanations is None
 
 
 def test_a_cached_result_without_explanations_is_a_miss_when_they_are_asked_for():
-    tagger, cache = FakeTagger(), FakeCache()
-    run(BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits()), [rec(0, "a")])
-    explaining = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=1)
+    tagger, cache = FakeInference(), FakeCache()
+    run(BatchProcessor(inference=tagger, cache=cache, model_name="m", limits=EventLimits()), [rec(0, "a")])
+    explaining = BatchProcessor(
+        inference=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=1
+    )
     out = run(explaining, [rec(1, "a")])
     assert not out.results[0].event.cached and out.results[0].event.explanations is not None
 
@@ -279,11 +281,13 @@ def test_a_cached_result_without_explanations_is_a_miss_when_they_are_asked_for(
 def test_a_cached_result_is_served_with_the_explanations_this_worker_asks_for():
     """Entries cached by a worker that explains more (or at all) must not change what another worker
     publishes: none without explanations, at most its own number of words per tag with them."""
-    tagger, cache = FakeTagger(), FakeCache()
+    tagger, cache = FakeInference(), FakeCache()
     title = "Abcdefgh xy"  # 11 characters: leaving out either word makes it short, so both carry "long"
 
     def tag_event(offset, explain):
-        p = BatchProcessor(tagger=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=explain)
+        p = BatchProcessor(
+            inference=tagger, cache=cache, model_name="m", limits=EventLimits(), explain_top_words=explain
+        )
         return run(p, [rec(offset, "a", title)]).results[0].event
 
     first = tag_event(0, explain=2)
@@ -307,7 +311,7 @@ def test_one_pass_decoding_gives_what_step_by_step_decoding_gives(monkeypatch):
     from tagstream.stream.events import ProductUpdate
     from tests.reliability.cases import malformed, unusual_valid
 
-    p = BatchProcessor(tagger=FakeTagger(), cache=FakeCache(), model_name="m", limits=EventLimits())
+    p = BatchProcessor(inference=FakeInference(), cache=FakeCache(), model_name="m", limits=EventLimits())
     cases = malformed() + unusual_valid()
     records = [Record("in", 0, i, c.key, c.value) for i, c in enumerate(cases)]
     one_pass = [p._decode_one(r) for r in records]

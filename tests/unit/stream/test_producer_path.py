@@ -12,7 +12,7 @@ import faust
 import pytest
 from mode import Service
 
-from tagstream.stream.app import started_producer
+from tagstream.stream.faust_app import started_producer
 
 
 class _Producer(Service):

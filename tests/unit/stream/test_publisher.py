@@ -54,7 +54,7 @@ def tagged(pid="p1"):
         content_hash="h",
         cached=False,
     )
-    return Tagged.of(record(key=pid.encode()), ev)
+    return Tagged(record(key=pid.encode()), ev.product_id, ev.source_event_id, ev.model_dump_json().encode())
 
 
 def test_results_go_to_their_topics_with_source_ids():

@@ -2,7 +2,7 @@ import pytest
 
 from tagstream.core.errors import ConfigError
 from tagstream.stream.events import EventLimits
-from tagstream.stream.settings import WorkerSettings, load_settings
+from tagstream.stream.settings import OTHER_VARIABLES, WorkerSettings, load_settings, unknown_variables
 
 
 def test_settings_from_env(monkeypatch):
@@ -59,3 +59,23 @@ def test_an_unreadable_password_file_names_its_variable(monkeypatch, tmp_path):
 def test_the_broker_url_takes_the_host_port_form_of_kafka_clients(monkeypatch):
     monkeypatch.setenv("TAGSTREAM_BROKER_URL", "127.0.0.1:9092, kafka://b2:9093")
     assert load_settings().broker_url == "kafka://127.0.0.1:9092;kafka://b2:9093"
+
+
+@pytest.mark.parametrize(
+    "name,closest",
+    [
+        ("TAGSTREAM_BATCH_SIZE", "TAGSTREAM_BATCH_MAX"),
+        ("TAGSTREAM_KAFKA_BOOTSTRAP_SERVERS", "TAGSTREAM_BROKER_URL"),
+        ("TAGSTREAM_LOGLEVEL", "TAGSTREAM_LOG_LEVEL"),
+        ("TAGSTREAM_TRITON_TIMEOUT", "TAGSTREAM_TRITON_TIMEOUT_S"),
+        ("tagstream_dlq_rate", "TAGSTREAM_DLQ_MAX_RATE"),
+    ],
+)
+def test_an_unknown_variable_is_named_with_the_closest_setting(name, closest):
+    env = {name: "1", "TAGSTREAM_BATCH_MAX": "8", "TAGSTREAM_VERSION": "0.2.0", "PATH": "/bin"}
+    assert unknown_variables(env) == [f"{name} is not a setting; the closest is {closest}"]
+
+
+def test_known_settings_and_the_tools_variables_are_not_unknown():
+    env = {f"TAGSTREAM_{f.upper()}": "x" for f in WorkerSettings.model_fields} | dict.fromkeys(OTHER_VARIABLES, "x")
+    assert unknown_variables(env) == []

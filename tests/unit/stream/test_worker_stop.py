@@ -9,7 +9,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
-from tagstream.stream.app import Runtime, TaggerWorker
+from tagstream.stream.app import TaggerWorker
+from tagstream.stream.runtime import Runtime
 from tagstream.stream.settings import WorkerSettings
 
 
@@ -79,7 +80,7 @@ async def test_an_idle_worker_stops_with_no_task_left_and_the_watchdog_disarmed(
 async def test_batches_abandoned_at_the_grace_deadline_are_cancelled_not_acked():
     worker = TaggerWorker(WorkerSettings(shutdown_grace_s=0.2, batches_in_flight=2))
     stuck = _Stuck()
-    worker.runtime = Runtime(tagger=stuck, cache=stuck, processor=stuck, publisher=stuck)  # type: ignore[arg-type]
+    worker.runtime = Runtime(inference=stuck, cache=stuck, processor=stuck, publisher=stuck)  # type: ignore[arg-type]
     stream = _Stream([[_event(0), _event(1)], [_event(2)]])
     agent = asyncio.create_task(worker._agent(stream))
     while stuck.started < 2:  # one batch in the finisher's hands, one queued behind it

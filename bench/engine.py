@@ -1,4 +1,4 @@
-"""The stream benchmark (`tagstream bench`, `bench/stream_bench.py`): how many product updates per
+"""The stream benchmark (`python -m bench stream`, `bench/stream_bench.py`): how many product updates per
 second the whole stream tags, and how fast, against the model's own ceiling, Triton alone, naive
 serving and the stream engine's passthrough, all on the embedded stack and the same texts.
 
@@ -36,14 +36,13 @@ from typing import Any
 
 from tagstream.clients.producer import OutEvent, produce
 from tagstream.clients.subscriber import read_topic
-from tagstream.core.names import MODEL_NAME
 from tagstream.core.text import model_text
 from tagstream.localstack.process import ManagedProcess
 from tagstream.localstack.stack import LocalStack
 from tagstream.localstack.worker import settings_env
 from tagstream.stream import event_loop
 from tagstream.stream.kafka import bootstrap_servers
-from tagstream.stream.settings import load_settings
+from tagstream.stream.settings import WorkerSettings, load_settings
 
 Echo = Callable[[str], object]
 
@@ -252,10 +251,12 @@ class Bench:
         return n / (time.perf_counter() - t0)
 
     def triton_alone(self, request_items: int = 16, concurrency: int = 4) -> float:
-        from tagstream.stream.triton_client import TritonTagger
+        from tagstream.stream.triton_client import TritonInference
 
         async def go() -> float:
-            async with TritonTagger(self.stack.triton.grpc_url, MODEL_NAME, request_items=request_items) as c:
+            async with TritonInference.from_settings(
+                WorkerSettings(triton_url=self.stack.triton.grpc_url, triton_request_items=request_items)
+            ) as c:
                 await c.infer(self.texts[:request_items])
                 chunks = [self.texts[i : i + request_items] for i in range(0, len(self.texts), request_items)]
                 queue: asyncio.Queue[list[str]] = asyncio.Queue()
@@ -346,7 +347,7 @@ class Bench:
 
     def naive(self, label: str = "c", limit: int = 600) -> float:
         """One event, one Triton request, one acknowledged produce, in turn."""
-        from tagstream.stream.triton_client import TritonTagger
+        from tagstream.stream.triton_client import TritonInference
 
         topics = self._topics(label)
         n = min(limit, len(self.texts))
@@ -355,7 +356,9 @@ class Bench:
         async def go() -> float:
             consumer, producer = await self._kafka_clients(topics, auto_commit=True)
             try:
-                async with TritonTagger(self.stack.triton.grpc_url, MODEL_NAME) as tagger:
+                async with TritonInference.from_settings(
+                    WorkerSettings(triton_url=self.stack.triton.grpc_url)
+                ) as tagger:
                     done, t0 = 0, None
                     async for m in consumer:
                         t0 = t0 or time.perf_counter()
@@ -424,10 +427,12 @@ class _ForwardApp(ManagedProcess):
         self.settings = {k: v for k, v in settings.items() if not k.startswith("_")}
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "tagstream.benchmark_forward"]
+        return [sys.executable, "-m", "bench.forward_app"]
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **settings_env(**self.settings)}
+        # `bench` is not installed: the checkout it lies in goes on the path
+        path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)
+        return {**os.environ, "PYTHONPATH": path, **settings_env(**self.settings)}
 
     def ready(self) -> bool:
         return self.running
@@ -447,7 +452,7 @@ def run_bench(
     _, version_dir = export_model(model_dir, repo, serving=serving)
     rounds: list[dict[str, Any]] = []
     with LocalStack(workdir, repo) as stack:
-        # what b ran on (tagstream capacity simulates it to check itself against the measurements)
+        # what b ran on (`python -m bench capacity` simulates it to check itself against the measurements)
         deployment = {
             "workers": 1,
             "partitions": stack.partitions,

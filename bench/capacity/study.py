@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tagstream.capacity.plan import Batching, CostModel, Deployment, Plan, Workload, plan, read_bench
-from tagstream.capacity.simulation import Traffic, simulate
+from bench.capacity.plan import Batching, CostModel, Deployment, Plan, Workload, plan, read_bench
+from bench.capacity.simulation import Traffic, simulate
 from tagstream.trainer.serving import default_cpu_instances
 
 Echo = Callable[[str], None]

@@ -31,7 +31,7 @@ import numpy as np
 import simpy
 from pydantic import BaseModel, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat
 
-from tagstream.capacity.plan import CostModel, Deployment
+from bench.capacity.plan import CostModel, Deployment
 
 _LIVE_HIT, _LIVE_MISS, _BACKFILL = 0, 1, 2
 #: Backfill events per partition per chunk that the producer aims for (at most one chunk per 0.1 s).

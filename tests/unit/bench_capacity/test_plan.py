@@ -6,7 +6,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from tagstream.capacity.plan import Batching, CostModel, Deployment, Workload, plan, worker_ceiling
+from bench.capacity.plan import Batching, CostModel, Deployment, Workload, plan, worker_ceiling
 from tagstream.core.errors import DataError
 from tests.conftest import ROOT
 
@@ -51,7 +51,7 @@ def test_anything_but_a_benchmarks_results_is_a_clear_error(tmp_path, content, n
 
 @pytest.mark.parametrize("cached", ["null", "0"])
 def test_a_run_too_short_to_measure_the_cache_path_uses_the_model_paths_cost(tmp_path, cached):
-    """A tiny `tagstream bench` can drain its cached events within one 10 ms tick of the CPU clock."""
+    """A tiny `python -m bench stream` can drain its cached events within one 10 ms tick of the CPU clock."""
     path = tmp_path / "r.json"
     path.write_text(f'{{"cpu_ms_per_event": {{"b: worker": 0.3, "d: worker": {cached}, "b: triton": 5}}}}')
     cost = CostModel.from_bench(path)

@@ -2,7 +2,7 @@
 publish, wait for acknowledgements, then ack) with no decoding, cache or model, on the worker's event loop. The
 benchmark runs it as the stream engine's own ceiling (point "p").
 
-    TAGSTREAM_BROKER_URL=... TAGSTREAM_INPUT_TOPIC=a TAGSTREAM_OUTPUT_TOPIC=b python -m tagstream.benchmark_forward
+    TAGSTREAM_BROKER_URL=... TAGSTREAM_INPUT_TOPIC=a TAGSTREAM_OUTPUT_TOPIC=b python -m bench.forward_app
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from tagstream.stream import event_loop
-from tagstream.stream.app import faust_app, raw_topic, started_producer
+from tagstream.stream.faust_app import faust_app, raw_topic, started_producer
 from tagstream.stream.logs import logging_config
 from tagstream.stream.settings import load_settings
 
@@ -27,7 +27,7 @@ def main() -> None:
     @app.agent(source, concurrency=1)
     async def forward(stream: Any) -> None:
         async for events in stream.noack_take(s.batch_max, within=s.batch_wait_s):
-            producer = await started_producer(app)  # as the worker sends (stream/app.py)
+            producer = await started_producer(app)  # as the worker sends (stream/faust_app.py)
             futures = [
                 await producer.send(s.output_topic, e.message.key, e.message.value, None, None, []) for e in events
             ]

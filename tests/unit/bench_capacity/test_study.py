@@ -2,8 +2,8 @@
 
 import pytest
 
-from tagstream.capacity.plan import Deployment, Workload
-from tagstream.capacity.study import StudyOptions, bench_deployment, run_study
+from bench.capacity.plan import Deployment, Workload
+from bench.capacity.study import StudyOptions, bench_deployment, run_study
 from tests.conftest import ROOT
 
 BENCH = ROOT / "bench" / "results" / "stream_bench.json"

@@ -4,8 +4,8 @@ batches in flight, latency at low load, overload, conservation of events, and wh
 
 import pytest
 
-from tagstream.capacity.plan import Batching, CostModel, Deployment
-from tagstream.capacity.simulation import Traffic, simulate
+from bench.capacity.plan import Batching, CostModel, Deployment
+from bench.capacity.simulation import Traffic, simulate
 
 BATCH = Batching(batch_max=32, batch_wait_s=0.2, request_items=32, batches_in_flight=2, triton_merge_items=32)
 

@@ -1,0 +1,4 @@
+from bench.cli import app
+from tagstream.cli.app import run_cli
+
+run_cli(app)
