@@ -62,6 +62,14 @@ class TrainOptions(BaseModel):
         "its weights and tags; new tags are appended",
     )
     replay: str | None = Field(None, description="with --init-from: old training data (JSON lines) to replay")
+    teacher: str | None = Field(
+        None,
+        description="distil from a teacher: a model directory from `tagstream train`, or an .npz of its scores "
+        "on the train items (`scores`, `tags`; rows in the train file's order)",
+    )
+    teacher_weight: float = Field(
+        0.5, gt=0, lt=1, description="with --teacher: weight of the loss toward the teacher's scores"
+    )
     replay_ratio: float = Field(0.5, ge=0, description="replayed old items per new train item")
     extract: str = Field(
         "none",

@@ -19,6 +19,7 @@ from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer import extraction
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
+from tagstream.trainer.distill import teacher_targets
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
 from tagstream.trainer.model import CONFIG_FILE
 from tagstream.trainer.options import TrainOptions
@@ -146,6 +147,15 @@ def run_training(
             return [it.augmented_text(rng, opts.field_dropout) for it in items]
     else:
         train_texts = texts
+    soft_targets = None
+    if opts.teacher:
+        if few_shot or opts.replay:
+            raise DataError("--teacher scores the train split's items in order: not with --few-shot or --replay")
+        soft_targets, shared = teacher_targets(Path(opts.teacher), texts, vocab.tags, y)
+        echo(
+            f"distilling from {opts.teacher}: it scores {shared} of the {len(vocab)} tags "
+            f"(weight {opts.teacher_weight})"
+        )
     keys = extract_keys(opts.extract, texts, tag_lists)
     if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
         keys = continued_extract_keys(Path(opts.init_from))
@@ -161,6 +171,7 @@ def run_training(
         progress=progress,
         extract_labels=extraction.label_set(keys) if keys else (),
         train_tags=tag_lists,
+        soft_targets=soft_targets,
     )
 
     out = Path(out)

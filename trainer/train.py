@@ -28,6 +28,7 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.progress import progress_bar
 from tagstream.trainer import extraction
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
+from tagstream.trainer.distill import DistilledLoss
 from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.predict import predict_proba
@@ -174,10 +175,12 @@ def train_model(
     progress: bool = True,
     extract_labels: tuple[str, ...] = (),
     train_tags: list[list[str]] | None = None,
+    soft_targets: np.ndarray | None = None,
 ) -> TrainResult:
     """With `extract_labels` (and the train items' `train_tags`, whose `key:value` values written in
     the text are the token labels), a token head learns attribute extraction jointly: the loss is the
-    tag loss plus `opts.extract_weight` times the token cross-entropy."""
+    tag loss plus `opts.extract_weight` times the token cross-entropy. With `soft_targets` (a teacher's
+    scores, `trainer.distill`) the tag loss also pulls toward them, by `opts.teacher_weight`."""
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -217,7 +220,16 @@ def train_model(
 
     train_ids, train_labels = epoch_ids(1)
     y_train_t = torch.tensor(y_train, dtype=torch.float32)
-    loss_fn = make_loss(opts, y_train).to(device)
+    hard_loss = make_loss(opts, y_train).to(device)
+    soft_t = None if soft_targets is None else torch.tensor(soft_targets, dtype=torch.float32)
+    distilled = DistilledLoss(hard_loss, opts.teacher_weight).to(device)
+
+    def loss_fn(logits: torch.Tensor, b: list[int]) -> torch.Tensor:
+        labels = y_train_t[b].to(device)
+        if soft_t is None:
+            return hard_loss(logits, labels)
+        return distilled(logits, labels, soft_t[b].to(device))
+
     optimizer = torch.optim.AdamW(param_groups(model, opts))
     steps_per_epoch = math.ceil(len(y_train) / opts.batch_size)
     total = steps_per_epoch * opts.epochs
@@ -249,10 +261,10 @@ def train_model(
                         tok_target.reshape(-1),
                         ignore_index=extraction.IGNORE,
                     )
-                    loss = loss_fn(logits, y_train_t[b].to(device)) + opts.extract_weight * tok_loss
+                    loss = loss_fn(logits, b) + opts.extract_weight * tok_loss
                 else:
                     logits = model(input_ids.to(device), mask.to(device))
-                    loss = loss_fn(logits, y_train_t[b].to(device))
+                    loss = loss_fn(logits, b)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if opts.grad_clip > 0:

@@ -308,3 +308,19 @@ def test_refresh_a_served_version_keeps_its_tags_and_appends_new_ones(trained, s
         check=False,
     )
     assert bad.returncode == 2 and "holds no torch weights (an onnx export)" in bad.stderr
+
+
+def test_distilling_from_a_teacher_model_directory(trained, small_split, tmp_path):
+    """`--teacher DIR`: the teacher scores the train items, the student learns from both; the model
+    card's options record it. (Which weight helps is measured in docs/training.md, not asserted.)"""
+    out = tmp_path / "student"
+    res = tagstream(
+        "train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(out),
+        "--epochs", "1", "--batch-size", "16", "--max-items", "120", "--no-references",
+        "--teacher", str(trained), "--teacher-weight", "0.3",
+    )  # fmt: skip
+    assert f"distilling from {trained}: it scores" in res.stdout and "(weight 0.3)" in res.stdout, res.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["options"]["teacher"] == str(trained) and metrics["options"]["teacher_weight"] == 0.3
+    bad = tagstream(*res.args[3:-4], "--teacher", str(tmp_path / "none.npz"), check=False)
+    assert bad.returncode == 2 and "expected a model directory or an .npz" in bad.stderr
