@@ -52,8 +52,11 @@ check: setup
 	$(BIN)/mypy bench/capacity
 	cd $(LINKS) && PYTHONPATH=. ../$(BIN)/lint-imports ../pyproject.toml
 
+# Test files run in TEST_WORKERS pytest-xdist processes, each file whole in one of them (its module
+# fixtures are made once); most of a test's time is spent waiting on servers, so two share two cores.
+TEST_WORKERS ?= 2
 test: setup system-deps compose-deps check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not integration and not compose"

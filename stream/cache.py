@@ -10,7 +10,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NotRequired
+from typing import TYPE_CHECKING, NotRequired
 
 import redis.asyncio as aioredis
 from pydantic import FiniteFloat, TypeAdapter, ValidationError
@@ -18,6 +18,9 @@ from redis.exceptions import RedisError
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from tagstream.stream.events import ExtractedAttribute
+
+if TYPE_CHECKING:
+    from tagstream.stream.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,18 @@ class TagCache:
         auth = {"password": password} if password is not None else {}
         self._redis = aioredis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=False, **auth, **tls
+        )
+
+    @classmethod
+    def from_settings(cls, s: WorkerSettings, timeout_s: float | None = None) -> TagCache:
+        """The cache of the worker's settings: TAGSTREAM_REDIS_URL, its password, TLS files, TTL and
+        timeout (`timeout_s` overrides the timeout, e.g. for the start-up check)."""
+        return cls(
+            s.redis_url.get_secret_value(),
+            s.cache_ttl_s,
+            s.redis_timeout_s if timeout_s is None else timeout_s,
+            password=s.redis_password(),
+            **s.redis_tls_kwargs(),
         )
 
     async def close(self) -> None:

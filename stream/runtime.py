@@ -27,13 +27,7 @@ class Runtime:
     def open(cls, s: WorkerSettings, send: SendFn) -> Runtime:
         """The clients of the settings; `send` is the app producer's send."""
         inference = TritonInference.from_settings(s)
-        cache = TagCache(
-            s.redis_url.get_secret_value(),
-            s.cache_ttl_s,
-            s.redis_timeout_s,
-            password=s.redis_password(),
-            **s.redis_tls_kwargs(),
-        )
+        cache = TagCache.from_settings(s)
         processor = BatchProcessor(
             inference=inference, cache=cache, model_name=s.model_name, limits=s, explain_top_words=s.explain_top_words
         )

@@ -15,8 +15,9 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 from tagstream.stream.cache import TagCache
 from tagstream.stream.errors import ServerUnreachable
+from tagstream.stream.retry import Backoff
 from tagstream.stream.settings import WorkerSettings
-from tagstream.stream.topics import RETRY_FIRST_S, RETRY_MAX_S, create_topics, ensure_topics
+from tagstream.stream.topics import create_topics, ensure_topics
 from tagstream.stream.triton_client import TritonInference
 
 log = logging.getLogger(__name__)
@@ -39,21 +40,17 @@ async def check_servers(s: WorkerSettings) -> None:
 async def _retry(ask: Callable[[], Awaitable[str | None]], timeout_s: float, what: str) -> str | None:
     """None once `ask()` answers None (the server answered); its last answer (why not) when it still
     does not after `timeout_s`. An answer starting with "!" is permanent (a wrong setting): at once."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pause = RETRY_FIRST_S
+    backoff = Backoff(timeout_s)
     while True:
         problem = await ask()
         if problem is None:
             return None
         if problem.startswith("!"):
             return problem[1:]
-        left = deadline - loop.time()
-        if left <= 0:
+        if backoff.expired():
             return f"{problem} (tried for {timeout_s:.0f} s)"
         log.info("%s does not answer yet (%s); retrying", what, problem)
-        await asyncio.sleep(min(pause, left))
-        pause = min(pause * 2, RETRY_MAX_S)
+        await backoff.sleep()
 
 
 def _redis_address(s: WorkerSettings) -> str:
@@ -66,13 +63,7 @@ def _redis_address(s: WorkerSettings) -> str:
 
 async def _redis_problem(s: WorkerSettings, timeout_s: float) -> str | None:
     where = f"Redis at {_redis_address(s)} (TAGSTREAM_REDIS_URL)"
-    cache = TagCache(
-        s.redis_url.get_secret_value(),
-        s.cache_ttl_s,
-        max(s.redis_timeout_s, 2.0),
-        password=s.redis_password(),
-        **s.redis_tls_kwargs(),
-    )
+    cache = TagCache.from_settings(s, timeout_s=max(s.redis_timeout_s, 2.0))
 
     async def ask() -> str | None:
         try:

@@ -4,7 +4,6 @@ creates the missing ones at start (the embedded stack, the demo, the tests)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from tagstream.stream.broker_check import diagnose_broker
 from tagstream.stream.errors import BrokerUnreachable
 from tagstream.stream.kafka import PLAINTEXT, KafkaConnection, bootstrap_servers
+from tagstream.stream.retry import Backoff
 from tagstream.stream.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,6 @@ log = logging.getLogger(__name__)
 DAY_MS = 24 * 3600 * 1000
 INPUT_RETENTION_MS = 7 * DAY_MS
 DLQ_RETENTION_MS = 30 * DAY_MS
-
-
-#: pauses between tries while the broker does not answer (doubling from the first to the most)
-RETRY_FIRST_S = 0.5
-RETRY_MAX_S = 5.0
 
 
 async def ensure_topics(
@@ -41,9 +36,7 @@ async def ensure_topics(
     that does not answer is tried again with a growing pause (0.5 s doubling to 5 s, one warning per
     try) until `timeout_s`, then `BrokerUnreachable`; a TLS or plaintext mismatch (`diagnose_broker`)
     is that error at once, naming the setting to fix."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    pause = RETRY_FIRST_S
+    backoff = Backoff(timeout_s)
     while True:
         admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap_servers(broker_url), request_timeout_ms=10_000, **connection.client_kwargs()
@@ -72,13 +65,10 @@ async def ensure_topics(
             diagnosis = await diagnose_broker(broker_url, connection)
             if diagnosis.permanent:  # a TLS or plaintext mismatch: no wait will mend it
                 raise BrokerUnreachable(diagnosis.message) from None
-            left = deadline - loop.time()
-            if left <= 0:
+            if backoff.expired():
                 raise BrokerUnreachable(f"{diagnosis.message} (tried for {timeout_s:.0f} s: {e})") from None
-            wait = min(pause, left)
-            log.info("broker not ready for topic creation (%s); retrying in %.1f s", e, wait)
-            await asyncio.sleep(wait)
-            pause = min(pause * 2, RETRY_MAX_S)
+            log.info("broker not ready for topic creation (%s); retrying in %.1f s", e, backoff.next_pause())
+            await backoff.sleep()
         finally:
             await admin.close()
 

@@ -75,19 +75,32 @@ def _sample_rows(split: str, n: int) -> list[str]:
     return (EXAMPLES / f"catalogue.{split}.jsonl").read_text(encoding="utf-8").splitlines()[:n]
 
 
+def run_shared_dir(tmp_path_factory, worker_id: str) -> Path:
+    """A directory of this test run that every pytest-xdist worker shares (this session's own
+    directory when xdist is off)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A real model fine-tuned for one epoch on 300 sample items (about a minute on 2 cores)."""
+def tiny_model(tmp_path_factory, worker_id) -> Path:
+    """A real model fine-tuned for one epoch on 300 sample items (about a minute on 2 cores). Trained
+    once per run: the first xdist worker to need it trains it under a file lock, the others read it."""
+    from filelock import FileLock
+
     from tagstream.trainer.options import TrainOptions
     from tagstream.trainer.pipeline import run_training
 
-    d = tmp_path_factory.mktemp("tiny")
-    train, val = d / "train.jsonl", d / "val.jsonl"
-    train.write_text("\n".join(_sample_rows("train", 300)) + "\n", encoding="utf-8")
-    val.write_text("\n".join(_sample_rows("val", 100)) + "\n", encoding="utf-8")
+    d = run_shared_dir(tmp_path_factory, worker_id) / "tiny"
     out = d / "model"
-    opts = TrainOptions(epochs=1, batch_size=16, seed=3, min_tag_count=3, references=False)
-    run_training(train, val, out, opts, progress=False, echo=lambda *_: None)
+    d.mkdir(exist_ok=True)
+    with FileLock(str(d / "train.lock")):
+        if not out.is_dir():  # the trainer renames a finished directory into place
+            train, val = d / "train.jsonl", d / "val.jsonl"
+            train.write_text("\n".join(_sample_rows("train", 300)) + "\n", encoding="utf-8")
+            val.write_text("\n".join(_sample_rows("val", 100)) + "\n", encoding="utf-8")
+            opts = TrainOptions(epochs=1, batch_size=16, seed=3, min_tag_count=3, references=False)
+            run_training(train, val, out, opts, progress=False, echo=lambda *_: None)
     return out
 
 
