@@ -26,13 +26,21 @@ from tagstream.core.artifact import Thresholds
 from tagstream.trainer.model import TaggerModel, load_tokenizer
 from tagstream.trainer.predict import embed_texts
 from tagstream.trainer.thresholds import best_global_threshold, tune_thresholds
+from tagstream.trainer.triton_backend.tfidf_blend import TFIDF_CONFIG, TFIDF_WEIGHTS
 
 HEAD_ONLY_DIR = "head_only"
 # The TF-IDF reference is stored as data (JSON + safetensors), never pickled: loading a model
-# directory from an untrusted source must not run code.
-TFIDF_CONFIG = "tfidf.json"
-TFIDF_WEIGHTS = "tfidf.safetensors"
-_VECTORIZER_PARAMS = ("analyzer", "ngram_range", "min_df", "sublinear_tf", "lowercase", "max_features")
+# directory from an untrusted source must not run code. The served blend scores the same files with
+# numpy alone (triton_backend/tfidf_blend.py).
+_VECTORIZER_PARAMS = (
+    "analyzer",
+    "ngram_range",
+    "min_df",
+    "sublinear_tf",
+    "lowercase",
+    "max_features",
+    "token_pattern",
+)
 _CONSTANT_LOGIT = 30.0  # a tag positive (or negative) for every train item: a constant score
 
 

@@ -10,12 +10,14 @@ import numpy as np
 from tagstream.core.artifact import Thresholds
 from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import TagHierarchy
-from tagstream.trainer.baselines import HEAD_ONLY_DIR, TFIDF_CONFIG, HeadOnlyBaseline, TfidfBaseline
+from tagstream.trainer.baselines import HEAD_ONLY_DIR, HeadOnlyBaseline, TfidfBaseline
+from tagstream.trainer.blend import transformer_thresholds
 from tagstream.trainer.data import Dataset, load_dataset
 from tagstream.trainer.extraction import as_spans, gold_spans, keys_of
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
 from tagstream.trainer.predict import LocalModel
 from tagstream.trainer.spans import span_metrics
+from tagstream.trainer.triton_backend.tfidf_blend import TFIDF_CONFIG
 
 REFERENCES_DIR = "references"
 
@@ -86,6 +88,12 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         keys = set(keys_of(tagger.model.config.extract_labels))
         gold = gold_spans(texts, ds.tag_lists, keys)
         result["extraction"] = span_metrics(gold, as_spans(tagger.extract(texts)))
+    transformer_thr = transformer_thresholds(model_dir)
+    if references and tagger.blend and transformer_thr:  # the fine-tuned model alone, unblended
+        result["references"]["transformer"] = score_metrics(
+            y, tagger.transformer_scores(texts), transformer_thr, tags, tagger.hierarchy
+        )[0]
+        result["blend_weight"] = tagger.blend.weight
     if references:
         ref_dir = model_dir / REFERENCES_DIR
         if (ref_dir / HEAD_ONLY_DIR).is_dir():

@@ -23,7 +23,8 @@ from tagstream.core.repository import CONFIG_FILE as PBTXT_FILE
 from tagstream.core.repository import model_versions
 from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, EXTRACT_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.serving import ServingConfig
-from tagstream.trainer.triton_backend import MODEL_PY
+from tagstream.trainer.triton_backend import MODEL_PY, TFIDF_BLEND_PY
+from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, TFIDF_CONFIG, TFIDF_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,22 @@ def _check_onnx(out: Path, model: TaggerModel, tokenizer, quantize: str | None) 
     return float(d.max()), float(d.mean())
 
 
+def _copy_blend(model_dir: Path, staging: Path) -> None:
+    """A model that blends with its TF-IDF reference serves the blend: the reference's data files,
+    `blend.json` pointing at them and the numpy scorer go into the version."""
+    if not (model_dir / BLEND_FILE).is_file():
+        return
+    blend = json.loads((model_dir / BLEND_FILE).read_text(encoding="utf-8"))
+    source = model_dir / blend.get("tfidf_dir", ".")
+    for name in (TFIDF_CONFIG, TFIDF_WEIGHTS):
+        if not (source / name).is_file():
+            raise ArtifactError(f"{source / name} is missing: {model_dir / BLEND_FILE} blends with it")
+        shutil.copy2(source / name, staging / name)
+    blend["tfidf_dir"] = "."
+    (staging / BLEND_FILE).write_text(json.dumps(blend, indent=1), encoding="utf-8")
+    shutil.copy2(TFIDF_BLEND_PY, staging / TFIDF_BLEND_PY.name)
+
+
 def export_model(
     model_dir: str | Path,
     repo: str | Path,
@@ -233,6 +250,7 @@ def export_model(
                 continue  # a model trained before hierarchies were learned
             shutil.copy2(model_dir / name, staging / name)
         shutil.copy2(MODEL_PY, staging / "model.py")
+        _copy_blend(model_dir, staging)
         version = (model_versions(model_root) or [0])[-1] + 1
         target = model_root / str(version)
         readable_by_all(staging)  # a server running as another user (Triton's) must read every file

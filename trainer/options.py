@@ -85,8 +85,18 @@ class TrainOptions(BaseModel):
         description="bf16: mixed-precision training on a CUDA GPU (several times faster there; a CPU trains in fp32)",
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    resume: str | None = Field(
+        None,
+        description="continue a stopped run from its checkpoint directory (OUT.checkpoint, written after each "
+        "epoch), with the same data and options",
+    )
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")
     references: bool = Field(True, description="also train the head-only and TF-IDF reference models")
+    blend: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: serve w * model + (1 - w) * TF-IDF reference, w chosen on validation, when that "
+        "helps there (needs the references); off: the fine-tuned model alone",
+    )
 
     @field_validator("freeze_layers")
     @classmethod

@@ -13,6 +13,7 @@ from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
 from tagstream.trainer.extraction import Extracted, extract
 from tagstream.trainer.model import TaggerModel
+from tagstream.trainer.triton_backend.tfidf_blend import Blend
 
 
 @torch.inference_mode()
@@ -54,7 +55,8 @@ def embed_texts(
 
 
 class LocalModel:
-    """A loaded model directory: scores and thresholded tags for texts."""
+    """A loaded model directory: scores and thresholded tags for texts. A directory with a blend
+    (`blend.json`) scores as its served versions do: the fine-tuned model blended with TF-IDF."""
 
     def __init__(self, directory: str | Path):
         self.directory = Path(directory)
@@ -63,9 +65,15 @@ class LocalModel:
         self.thresholds = Thresholds.load(self.directory)
         self._thr = self.thresholds.vector(self.vocab.tags)
         self.hierarchy = TagHierarchy.load(self.directory)
+        self.blend = Blend.of(self.directory, self.vocab.tags)
+
+    def transformer_scores(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        """The fine-tuned model's own scores, without the blend."""
+        return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size)
 
     def scores(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
-        return predict_proba(self.model, self.tokenizer, texts, batch_size=batch_size)
+        scores = self.transformer_scores(texts, batch_size)
+        return self.blend(list(texts), scores) if self.blend else scores
 
     @property
     def extracts(self) -> bool:

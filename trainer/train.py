@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from transformers import get_linear_schedule_with_warmup
 from tagstream.core.artifact import TagVocabulary, Thresholds
 from tagstream.core.errors import ArtifactError
 from tagstream.core.progress import progress_bar
-from tagstream.trainer import extraction
+from tagstream.trainer import checkpoint, extraction
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize
 from tagstream.trainer.distill import DistilledLoss
 from tagstream.trainer.model import TaggerModel, load_tokenizer, resolve_base_model
@@ -176,11 +176,14 @@ def train_model(
     extract_labels: tuple[str, ...] = (),
     train_tags: list[list[str]] | None = None,
     soft_targets: np.ndarray | None = None,
+    checkpoint_to: Path | None = None,
 ) -> TrainResult:
     """With `extract_labels` (and the train items' `train_tags`, whose `key:value` values written in
     the text are the token labels), a token head learns attribute extraction jointly: the loss is the
     tag loss plus `opts.extract_weight` times the token cross-entropy. With `soft_targets` (a teacher's
-    scores, `trainer.distill`) the tag loss also pulls toward them, by `opts.teacher_weight`."""
+    scores, `trainer.distill`) the tag loss also pulls toward them, by `opts.teacher_weight`. After
+    each epoch the run is checkpointed into `checkpoint_to` (when given); `opts.resume` names a
+    checkpoint directory to continue from (`trainer.checkpoint`)."""
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -237,10 +240,29 @@ def train_model(
 
     history: list[EpochRecord] = []
     best_f1, best_epoch, best_state, stale = -1.0, 0, None, 0
-    t_start = time.perf_counter()
+    fingerprint = checkpoint.data_fingerprint(y_train, y_val, vocab.tags, len(val_texts))
+    start_epoch, stopped, seconds_before = 1, False, 0.0
+    if opts.resume:
+        state = checkpoint.load(Path(opts.resume), opts, fingerprint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        done = checkpoint.Progress(**state["progress"])
+        history = [EpochRecord(**h) for h in done.history]
+        best_f1, best_epoch, stale, stopped = done.best_f1, done.best_epoch, done.stale, done.stopped
+        best_state = state["best_state"] or copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        start_epoch, seconds_before = done.epoch + 1, done.seconds
+        log.info("resuming %s after epoch %d of %d", opts.resume, done.epoch, opts.epochs)
+        if progress:
+            tqdm.write(f"resuming after epoch {done.epoch} (best epoch {best_epoch}, val micro-F1 {best_f1:.4f})")
+    t_start = time.perf_counter() - seconds_before
     bar = progress_bar(total=total, desc="train", unit="batch", disable=not progress, mininterval=0.5)
+    bar.update(steps_per_epoch * (start_epoch - 1))
     mixed = opts.precision == "bf16" and device.type == "cuda"
-    for epoch in range(1, opts.epochs + 1):
+    for epoch in range(start_epoch, opts.epochs + 1):
+        if stopped:
+            break
         t_epoch = time.perf_counter()
         model.train()
         if callable(train_texts) and epoch > 1:
@@ -300,10 +322,30 @@ def train_model(
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             stale += 1
-            if stale >= opts.patience:
-                if progress:
-                    tqdm.write(f"early stop: no val micro-F1 gain for {opts.patience} epochs (best epoch {best_epoch})")
-                break
+            stopped = stale >= opts.patience
+        if checkpoint_to is not None:
+            checkpoint.save(
+                checkpoint_to,
+                opts=opts,
+                fingerprint=fingerprint,
+                progress=checkpoint.Progress(
+                    epoch,
+                    [asdict(h) for h in history],
+                    best_f1,
+                    best_epoch,
+                    stale,
+                    stopped,
+                    time.perf_counter() - t_start,
+                ),
+                model=model,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                best_state=best_state,
+            )
+        if stopped:
+            if progress:
+                tqdm.write(f"early stop: no val micro-F1 gain for {opts.patience} epochs (best epoch {best_epoch})")
+            break
     bar.close()
     assert best_state is not None
     model.load_state_dict(best_state)

@@ -20,9 +20,9 @@ def _existing_file(path: Path, what: str) -> Path:
     return path
 
 
-def _existing_dir(path: Path, what: str) -> Path:
+def _existing_dir(path: Path, what: str, takes: str = "a model directory from `tagstream train`") -> Path:
     if not path.is_dir():
-        raise DataError(f"{path}: no such directory; {what} takes a model directory from `tagstream train`")
+        raise DataError(f"{path}: no such directory; {what} takes {takes}")
     return path
 
 
@@ -44,9 +44,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Fine-tune a pretrained encoder into a multi-label tagger."""
         train, val = _existing_file(train, "--train"), _existing_file(val, "--val")  # before torch's import (7 s)
+        if opts.resume:
+            _existing_dir(Path(opts.resume), "--resume", "the checkpoint directory of a stopped run (OUT.checkpoint)")
+        from tagstream.trainer.checkpoint import CHECKPOINT_FILE, checkpoint_dir
         from tagstream.trainer.pipeline import run_training
 
-        info = run_training(train, val, out, opts, echo=typer.echo)
+        try:
+            info = run_training(train, val, out, opts, echo=typer.echo)
+        except KeyboardInterrupt:
+            saved = checkpoint_dir(out)
+            if (saved / CHECKPOINT_FILE).is_file():
+                typer.echo(f"stopped; continue with the same command and --resume {saved}", err=True)
+            raise
         m = info["validation"]["model"]
         typer.echo(
             f"saved {out}  (best epoch {info['best_epoch']}, {info['train_seconds']:.0f} s, "
@@ -84,11 +93,13 @@ def register(app: typer.Typer) -> None:
             f"{res['gold_tag_assignments_outside_vocabulary']} of {res['gold_tag_assignments']} gold tags are "
             "outside the vocabulary"
         )
-        typer.echo(f"{'model':>12} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'micro-P':>8} {'micro-R':>8}")
-        rows = [("fine-tuned", res), *res["references"].items()]
+        typer.echo(f"{'model':>14} {'micro-F1':>9} {'macro-F1':>9} {'samples-F1':>10} {'micro-P':>8} {'micro-R':>8}")
+        served = f"blend w={res['blend_weight']:.1f}" if "blend_weight" in res else "fine-tuned"
+        names = {"transformer": "fine-tuned"}  # a blended model's transformer alone
+        rows = [(served, res), *((names.get(k, k), v) for k, v in res["references"].items())]
         for name, m in rows:
             typer.echo(
-                f"{name:>12} {m['micro_f1']:9.4f} {m['macro_f1']:9.4f} {m['samples_f1']:10.4f} "
+                f"{name:>14} {m['micro_f1']:9.4f} {m['macro_f1']:9.4f} {m['samples_f1']:10.4f} "
                 f"{m['micro_precision']:8.4f} {m['micro_recall']:8.4f}"
             )
         if res.get("extraction"):

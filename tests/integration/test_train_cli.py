@@ -77,6 +77,13 @@ def test_artefacts_are_complete(trained):
     tree = metrics["validation"]["hierarchy"]
     assert tree["mode"] in ("prune", "complete") and tree[tree["mode"]]["inconsistent_items"] == 0.0
     assert "Hyperparameters" in (trained / "README.md").read_text()
+    # The blend with the TF-IDF reference is weighed on validation. After one epoch on 400 items the
+    # fine-tuned model is far behind TF-IDF here, so a blend wins and is served.
+    blend = metrics["validation"]["blend"]
+    assert [row["weight"] for row in blend["table"]] == [round(1 - i / 10, 1) for i in range(11)]
+    assert blend["served"] and blend["weight"] < 1 and (trained / "blend.json").is_file()
+    served, alone = metrics["validation"]["model"], metrics["validation"]["references"]["transformer"]
+    assert served["micro_f1"] > alone["micro_f1"]
 
 
 def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
@@ -88,6 +95,8 @@ def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
         for ref in ("head_only", "tfidf"):
             assert key in res["references"][ref]
     assert res["n_items"] == 200
+    # the fine-tuned model alone, next to the blend it serves
+    assert "micro_f1" in res["references"]["transformer"] and 0 <= res["blend_weight"] < 1
     # trivial baseline: every item gets the k most frequent train tags
     train = load_dataset(small_split["train"])
     test = load_dataset(small_split["test"])

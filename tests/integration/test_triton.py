@@ -172,6 +172,53 @@ def test_broken_version_is_rejected_and_old_version_keeps_serving(server, repo, 
         shutil.rmtree(broken, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def blended_model(tiny_model, tmp_path_factory):
+    """The tiny model blended half and half with a TF-IDF reference fitted on its train items."""
+    from tagstream.core.artifact import TagVocabulary
+    from tagstream.trainer.baselines import TfidfBaseline
+    from tagstream.trainer.blend import write_blend
+    from tagstream.trainer.data import load_dataset
+    from tests.conftest import EXAMPLES
+
+    model = tmp_path_factory.mktemp("blended") / "model"
+    shutil.copytree(tiny_model, model)
+    vocab = TagVocabulary.load(model)
+    train = load_dataset(EXAMPLES / "catalogue.train.jsonl", max_items=300)
+    val = load_dataset(EXAMPLES / "catalogue.val.jsonl", max_items=100)
+    y, y_val = vocab.encode(train.tag_lists), vocab.encode(val.tag_lists)
+    (model / "references").mkdir()
+    TfidfBaseline(n_jobs=1).fit(train.texts, y, val.texts, y_val, vocab.tags).save(model / "references")
+    write_blend(model, 0.5, "references")
+    return model
+
+
+def test_triton_serves_the_blend_the_model_directory_scores(server, repo, blended_model, tiny_model, sample_texts):
+    """A blended version is scored inside Triton: the worker's client gets the blend's scores (numpy
+    TF-IDF beside the transformer, in the version directory) without changing anything."""
+    from tagstream.trainer.triton_backend.model import VersionError, VersionScorer
+
+    version, path = export_model(blended_model, repo)
+    assert {"blend.json", "tfidf.json", "tfidf.safetensors", "tfidf_blend.py"} <= {p.name for p in path.iterdir()}
+    assert json.loads((path / "blend.json").read_text())["tfidf_dir"] == "."
+    publish(server.http_url)
+    batch = run(_with_client(server, lambda c: c.infer(sample_texts)))
+    assert batch.model.version == str(version)
+    local = LocalModel(blended_model)
+    assert local.blend is not None
+    np.testing.assert_allclose(batch.scores, local.scores(sample_texts), atol=1e-4)
+    plain = LocalModel(tiny_model).scores(sample_texts)
+    assert np.abs(batch.scores - plain).max() > 0.01  # the blend moved the scores
+    # a blended version whose TF-IDF file is missing cannot load (Triton refuses it as for any
+    # VersionError; test_broken_version_is_rejected... shows the old version keeps serving then)
+    (path / "tfidf.safetensors").rename(path.parent / "moved.safetensors")
+    try:
+        with pytest.raises(VersionError, match="TF-IDF blend cannot be loaded"):
+            VersionScorer(path, threads=1)
+    finally:
+        (path.parent / "moved.safetensors").rename(path / "tfidf.safetensors")
+
+
 def test_onnx_export_matches_torch(tiny_model, tmp_path):
     version, path = export_model(tiny_model, tmp_path, backend="onnx")
     cfg = json.loads((path / "tagger.json").read_text())

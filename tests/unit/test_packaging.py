@@ -67,6 +67,7 @@ def test_wheel_installs_one_top_level_name(wheel):
         "tagstream/trainer/train.py",
         "tagstream/core/text.py",
         "tagstream/trainer/triton_backend/model.py",
+        "tagstream/trainer/triton_backend/tfidf_blend.py",
         "tagstream/cli/__main__.py",
     ):
         assert module in names, module

@@ -7,6 +7,7 @@ artefact in-process with it); `TritonPythonModel` adds the request handling.
 
   encoder/ (config, weights, tokenizer)  head.safetensors  tagger.json  labels.json  thresholds.json
   model.onnx (ONNX exports; model.int8.onnx when quantized)
+  blend.json  tfidf.json  tfidf.safetensors  tfidf_blend.py (a version that blends with TF-IDF)
 
 Inputs:  TEXT            BYTES [batch, 1]   UTF-8 product text (tokenised here, no hub access)
 Outputs: SCORES          FP32  [batch, n]   sigmoid score per tag
@@ -76,6 +77,24 @@ def decode_attributes(text: str, offsets, probs: np.ndarray, labels) -> list[dic
         score = float(np.mean([probs[i, best[i]] for i in inside])) if inside else 0.0
         out.append({"key": key, "value": text[start:end], "start": start, "end": end, "score": round(score, 4)})
     return out
+
+
+def _load_blend(version_dir: Path, tags: list[str]):
+    """The version's blend with its TF-IDF reference (tfidf_blend.py, loaded from beside this file:
+    Triton runs model.py outside any package), or None for a version without one."""
+    if not (version_dir / "blend.json").is_file():
+        return None
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tagstream_tfidf_blend", Path(__file__).with_name("tfidf_blend.py"))
+    if spec is None or spec.loader is None or not Path(spec.origin or "").is_file():
+        raise VersionError("blend.json is here but tfidf_blend.py is not next to model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        return module.Blend.of(version_dir, tags)
+    except (module.TfidfFormatError, OSError, KeyError, ValueError) as e:
+        raise VersionError(f"the TF-IDF blend cannot be loaded: {e}") from None
 
 
 class VersionError(Exception):
@@ -174,6 +193,10 @@ class VersionScorer:
                 )
             self.encoder.to(self.device)
             self.head.to(self.device)
+        self.blend = _load_blend(version_dir, self.tags)
+
+    def _blended(self, texts: list[str], scores: np.ndarray) -> np.ndarray:
+        return self.blend(texts, scores) if self.blend is not None else scores
 
     def scores(self, texts: list[str]) -> np.ndarray:
         """Sigmoid scores, one row per text, one column per tag (texts longer than max_chars are cut)."""
@@ -186,7 +209,7 @@ class VersionScorer:
         extracting = attributes and self.extract_head is not None
         if not texts:
             return np.zeros((0, len(self.tags)), dtype=np.float32), []
-        texts = [t[: self.max_chars] for t in texts]
+        full, texts = texts, [t[: self.max_chars] for t in texts]
         enc = self.tokenizer(
             texts,
             truncation=True,
@@ -198,14 +221,14 @@ class VersionScorer:
         ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
         if self.runtime == "onnx":
             scores = self.session.run(None, {"input_ids": ids, "attention_mask": mask})[0].astype(np.float32)
-            return scores, [[] for _ in texts]
+            return self._blended(full, scores), [[] for _ in texts]
         with torch.inference_mode():
             ids_t = torch.from_numpy(ids).to(self.device)
             mask_t = torch.from_numpy(mask).to(self.device)
             hidden = self.encoder(input_ids=ids_t, attention_mask=mask_t).last_hidden_state
             m = mask_t.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-            scores = torch.sigmoid(self.head(pooled)).float().cpu().numpy()
+            scores = self._blended(full, torch.sigmoid(self.head(pooled)).float().cpu().numpy())
             if not extracting:
                 return scores, [[] for _ in texts]
             probs = torch.softmax(self.extract_head(hidden).float(), -1).cpu().numpy()

@@ -34,6 +34,22 @@ def test_training_on_a_missing_file_or_a_directory(tmp_path):
         tagstream("train", "--train", str(tmp_path), "--val", str(tmp_path), "--out", str(tmp_path / "m"), check=False),
         "is a directory",
     )
+    ok = EXAMPLES / "catalogue.val.jsonl"
+    one_line_error(
+        tagstream(
+            "train",
+            "--train",
+            str(ok),
+            "--val",
+            str(ok),
+            "--out",
+            str(tmp_path / "m"),
+            "--resume",
+            str(tmp_path / "m.checkpoint"),
+            check=False,
+        ),
+        "m.checkpoint: no such directory; --resume takes the checkpoint directory of a stopped run",
+    )
 
 
 def test_a_bad_option_value_names_the_option(tmp_path):

@@ -1,0 +1,129 @@
+"""Choosing the served blend of the fine-tuned model with the TF-IDF reference, on validation only.
+
+For each weight w of `WEIGHTS`, the blended validation scores are cut in two halves (seeded): the
+thresholds are tuned on one half and scored on the other, and the other way round. The weight with the
+best mean micro+macro-F1 wins; it is served only when it beats the transformer alone (w = 1) by
+`MIN_GAIN`, so a blend that does not clearly help is not paid for. The final thresholds are then
+tuned on the whole validation split, as for any model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from tagstream.core.artifact import Thresholds
+from tagstream.trainer.metrics import multilabel_metrics
+from tagstream.trainer.thresholds import tune_thresholds
+from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, Blend, TfidfScorer, blend_scores
+
+WEIGHTS = tuple(round(1.0 - 0.1 * i, 1) for i in range(11))  # 1.0 (transformer alone) ... 0.0 (TF-IDF alone)
+#: mean validation micro+macro-F1 a blend must add over the transformer alone to be served
+MIN_GAIN = 0.002
+
+
+class WeightScore(BaseModel):
+    weight: float
+    micro_f1: float
+    macro_f1: float
+
+
+class BlendChoice(BaseModel):
+    weight: float  # the best weight on validation
+    gain: float  # its micro+macro-F1 over the transformer alone (cross-validated on validation)
+    served: bool  # gain >= MIN_GAIN and weight < 1
+    table: list[WeightScore]
+
+
+def _halves(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    return order[: n // 2], order[n // 2 :]
+
+
+def cross_validated_f1(
+    y: np.ndarray, scores: np.ndarray, tags: list[str], *, min_support: int, seed: int
+) -> tuple[float, float]:
+    """Mean (micro, macro) F1 over the two halves, each scored with thresholds tuned on the other."""
+    micro, macro = [], []
+    a, b = _halves(len(y), seed)
+    for tune, test in ((a, b), (b, a)):
+        thresholds = tune_thresholds(y[tune], scores[tune], tags, min_support=min_support)
+        pred = (scores[test] >= thresholds.vector(tags)[None, :]).astype(np.int8)
+        m = multilabel_metrics(y[test], pred)
+        micro.append(m["micro_f1"])
+        macro.append(m["macro_f1"])
+    return float(np.mean(micro)), float(np.mean(macro))
+
+
+def choose_blend(
+    y_val: np.ndarray,
+    transformer_val: np.ndarray,
+    tfidf_val: np.ndarray,
+    scored: np.ndarray,
+    tags: list[str],
+    *,
+    min_support: int,
+    seed: int,
+) -> BlendChoice:
+    """The blend weight, from validation alone. `scored` marks the tags the TF-IDF scores (the others
+    keep the transformer's score)."""
+    if len(y_val) < 4:
+        return BlendChoice(weight=1.0, gain=0.0, served=False, table=[])
+    table = []
+    for w in WEIGHTS:
+        weights = np.where(scored, w, 1.0).astype(np.float32)
+        micro, macro = cross_validated_f1(
+            y_val, blend_scores(transformer_val, tfidf_val, weights), tags, min_support=min_support, seed=seed
+        )
+        table.append(WeightScore(weight=w, micro_f1=micro, macro_f1=macro))
+    alone = table[0].micro_f1 + table[0].macro_f1
+    best = max(table, key=lambda s: (s.micro_f1 + s.macro_f1, s.weight))
+    gain = best.micro_f1 + best.macro_f1 - alone
+    return BlendChoice(weight=best.weight, gain=gain, served=best.weight < 1.0 and gain >= MIN_GAIN, table=table)
+
+
+def fit_blend(
+    tfidf: TfidfScorer,
+    tags: list[str],
+    val_texts: list[str],
+    y_val: np.ndarray,
+    transformer_val: np.ndarray,
+    *,
+    min_support: int,
+    seed: int,
+) -> tuple[BlendChoice, np.ndarray]:
+    """The weight chosen on validation, and the validation scores blended with it."""
+    probe = Blend(1.0, tfidf, tags)
+    tfidf_val = probe.tfidf_scores(val_texts)
+    choice = choose_blend(y_val, transformer_val, tfidf_val, probe.scored, tags, min_support=min_support, seed=seed)
+    return choice, blend_scores(transformer_val, tfidf_val, Blend(choice.weight, tfidf, tags).weights)
+
+
+def write_blend(
+    directory: Path,
+    weight: float,
+    tfidf_dir: str,
+    *,
+    transformer_thresholds: Thresholds | None = None,
+    choice: BlendChoice | None = None,
+) -> None:
+    """`blend.json`: the weight, where the TF-IDF files are (relative to `directory`) and, for
+    `tagstream evaluate`, the transformer's own thresholds and the validation table."""
+    config: dict = {"format": 1, "weight": weight, "tfidf_dir": tfidf_dir}
+    if transformer_thresholds is not None:
+        config["transformer_thresholds"] = json.loads(transformer_thresholds.model_dump_json(by_alias=True))
+    if choice is not None:
+        config["validation"] = choice.model_dump()
+    (directory / BLEND_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
+
+
+def transformer_thresholds(directory: Path) -> Thresholds | None:
+    """The transformer's own thresholds that `blend.json` keeps (None without a blend)."""
+    path = directory / BLEND_FILE
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text(encoding="utf-8")).get("transformer_thresholds")
+    return Thresholds.model_validate(saved) if saved else None
