@@ -30,7 +30,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,10 @@ class Drain:
     # the first and last output message's time stamps (Unix seconds), where the drain was read from a topic
     first_at: float = 0.0
     last_at: float = 0.0
+
+
+#: the name the benchmark exports a blended model's fine-tuned part alone under (point b_unblended)
+UNBLENDED_SUFFIX = "_unblended"
 
 
 @dataclass
@@ -444,14 +448,21 @@ def run_bench(
     """Export the model, start the local stack, measure every point round after round."""
     from tagstream.trainer.export import export_model
     from tagstream.trainer.serving import ServingConfig
+    from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE
 
     texts = list(dict.fromkeys(texts))[: config.events]
     fast_n = config.fast_factor * len(texts)  # backlog of d, p and raw
     repo = workdir / "repo"
     serving = ServingConfig()
     _, version_dir = export_model(model_dir, repo, serving=serving)
+    extra_models: tuple[str, ...] = ()
+    if (model_dir / BLEND_FILE).is_file():  # b without the blend, side by side: its cost
+        unblended = f"{serving.model_name}{UNBLENDED_SUFFIX}"
+        export_model(model_dir, repo, serving=serving.model_copy(update={"model_name": unblended}), blend=False)
+        extra_models = (unblended,)
+        config = replace(config, variants={**config.variants, "b_unblended": {"model_name": unblended}})
     rounds: list[dict[str, Any]] = []
-    with LocalStack(workdir, repo) as stack:
+    with LocalStack(workdir, repo, extra_models=extra_models) as stack:
         # what b ran on (`python -m bench capacity` simulates it to check itself against the measurements)
         deployment = {
             "workers": 1,
@@ -557,6 +568,7 @@ def table(result: dict[str, Any]) -> str:
         "t": "Triton alone, requests of 16, 4 concurrent",
         "t_request_32": "t at the worker's request size (32)",
         "b": "tagstream end to end, defaults",
+        "b_unblended": "b with the fine-tuned model alone (b serves its blend with TF-IDF)",
         "c": "naive: one event, one request, one produce",
         "d": "tagstream, every event a cache hit",
         "d_asyncio": "d on asyncio's own event loop",

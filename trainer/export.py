@@ -21,6 +21,7 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import HIERARCHY_FILE
 from tagstream.core.repository import CONFIG_FILE as PBTXT_FILE
 from tagstream.core.repository import model_versions
+from tagstream.trainer.blend import transformer_thresholds
 from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, EXTRACT_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.serving import ServingConfig
 from tagstream.trainer.triton_backend import MODEL_PY, TFIDF_BLEND_PY
@@ -192,10 +193,12 @@ def export_model(
     quantize: str | None = None,
     per_channel: bool = False,
     serving: ServingConfig | None = None,
+    blend: bool = True,
 ) -> tuple[int, Path]:
     """Write `repo/<model>/<next version>/`; returns (version, path). The backend defaults to torch,
     or onnx for int8: ONNX Runtime's fused int8 graph is faster and more accurate than torch's dynamic
-    int8 (bench/results/triton_vs_inprocess.json)."""
+    int8 (bench/results/triton_vs_inprocess.json). A model with a blend (`blend.json`) serves it
+    unless `blend` is False: then the fine-tuned model alone, with its own thresholds."""
     model_dir, repo = Path(model_dir), Path(repo)
     serving = serving or ServingConfig()
     if backend is None:
@@ -250,7 +253,10 @@ def export_model(
                 continue  # a model trained before hierarchies were learned
             shutil.copy2(model_dir / name, staging / name)
         shutil.copy2(MODEL_PY, staging / "model.py")
-        _copy_blend(model_dir, staging)
+        if blend:
+            _copy_blend(model_dir, staging)
+        elif (own := transformer_thresholds(model_dir)) is not None:
+            own.save(staging)  # the fine-tuned model's thresholds, not the blend's
         version = (model_versions(model_root) or [0])[-1] + 1
         target = model_root / str(version)
         readable_by_all(staging)  # a server running as another user (Triton's) must read every file

@@ -41,12 +41,18 @@ def register(app: typer.Typer) -> None:
             "--per-channel",
             help="onnx int8: one weight scale per output channel (more accurate, ~8% slower)",
         ),
+        blend: bool = typer.Option(
+            True,
+            "--blend/--no-blend",
+            help="serve the model's blend with TF-IDF when it has one (--no-blend: the fine-tuned model alone, "
+            "with its own thresholds)",
+        ),
     ) -> None:
         """Write the next integer version of the model into the Triton repository (atomically)."""
         from tagstream.trainer.export import export_model
 
         version, path = export_model(
-            model, repo, backend=backend, quantize=quantize, per_channel=per_channel, serving=serving
+            model, repo, backend=backend, quantize=quantize, per_channel=per_channel, serving=serving, blend=blend
         )
         typer.echo(f"exported {model} as {serving.model_name} version {version}: {path}")
 

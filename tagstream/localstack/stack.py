@@ -21,10 +21,20 @@ FAST_GROUP = {"session_timeout_s": 6, "rebalance_timeout_s": 6, "heartbeat_s": 0
 
 
 class LocalStack:
-    def __init__(self, workdir: Path, repo: Path, *, model_name: str = MODEL_NAME, partitions: int = 4):
+    def __init__(
+        self,
+        workdir: Path,
+        repo: Path,
+        *,
+        model_name: str = MODEL_NAME,
+        partitions: int = 4,
+        extra_models: tuple[str, ...] = (),
+    ):
+        """Triton loads `model_name` (the workers' default) and `extra_models` from `repo`."""
         self.workdir = Path(workdir)
         self.repo = Path(repo)
         self.model_name = model_name
+        self.extra_models = extra_models
         self.partitions = partitions
         defaults = WorkerSettings()
         self.input_topic, self.output_topic, self.dlq_topic = (
@@ -34,7 +44,7 @@ class LocalStack:
         )
         self.broker = TansuBroker(self.workdir)
         self.redis = RedisServer(self.workdir)
-        self.triton = TritonServer(self.repo, self.workdir / "triton", load_models=(model_name,))
+        self.triton = TritonServer(self.repo, self.workdir / "triton", load_models=(model_name, *extra_models))
         self.workers: list[WorkerProcess] = []
 
     def start(self) -> Self:
@@ -42,7 +52,8 @@ class LocalStack:
             self.broker.start()
             self.redis.start()
             self.triton.start()
-            self.triton.wait_model_ready(self.model_name)
+            for model in (self.model_name, *self.extra_models):
+                self.triton.wait_model_ready(model)
             topics = {
                 self.input_topic: self.partitions,
                 self.output_topic: self.partitions,

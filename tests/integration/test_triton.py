@@ -193,7 +193,9 @@ def blended_model(tiny_model, tmp_path_factory):
     return model
 
 
-def test_triton_serves_the_blend_the_model_directory_scores(server, repo, blended_model, tiny_model, sample_texts):
+def test_triton_serves_the_blend_the_model_directory_scores(
+    server, repo, blended_model, tiny_model, sample_texts, tmp_path
+):
     """A blended version is scored inside Triton: the worker's client gets the blend's scores (numpy
     TF-IDF beside the transformer, in the version directory) without changing anything."""
     from tagstream.trainer.triton_backend.model import VersionError, VersionScorer
@@ -209,6 +211,10 @@ def test_triton_serves_the_blend_the_model_directory_scores(server, repo, blende
     np.testing.assert_allclose(batch.scores, local.scores(sample_texts), atol=1e-4)
     plain = LocalModel(tiny_model).scores(sample_texts)
     assert np.abs(batch.scores - plain).max() > 0.01  # the blend moved the scores
+    # `export --no-blend`: the fine-tuned model alone
+    _, alone = export_model(blended_model, tmp_path, blend=False)
+    assert not (alone / "blend.json").exists() and not (alone / "tfidf.safetensors").exists()
+    np.testing.assert_allclose(VersionScorer(alone, threads=1).scores(sample_texts), plain, atol=1e-4)
     # a blended version whose TF-IDF file is missing cannot load (Triton refuses it as for any
     # VersionError; test_broken_version_is_rejected... shows the old version keeps serving then)
     (path / "tfidf.safetensors").rename(path.parent / "moved.safetensors")
