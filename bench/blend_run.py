@@ -24,9 +24,8 @@ from tagstream.trainer.evaluate import REFERENCES_DIR, evaluate_model_dir, score
 from tagstream.trainer.export import export_model
 from tagstream.trainer.pipeline import fit_hierarchy
 from tagstream.trainer.predict import LocalModel
-from tagstream.trainer.thresholds import tune_thresholds
 from tagstream.trainer.triton_backend.model import VersionScorer
-from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, Blend, TfidfScorer
+from tagstream.trainer.triton_backend.tfidf_blend import Blend, TfidfScorer
 
 KEYS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall")
 
@@ -49,8 +48,7 @@ def _per_item_ms(score, texts: list[str], batch: int = 32, rounds: int = 2) -> f
 def served_cost(model_dir: Path, tfidf: TfidfScorer, texts: list[str]) -> dict:
     """Per-item milliseconds of the exported transformer and of the TF-IDF part, one thread."""
     with tempfile.TemporaryDirectory() as repo:
-        _, version = export_model(model_dir, repo)
-        (version / BLEND_FILE).unlink(missing_ok=True)  # the transformer alone
+        _, version = export_model(model_dir, repo, blend=False)  # the transformer alone
         scorer = VersionScorer(version, threads=1)
         transformer_ms = _per_item_ms(scorer.scores, texts)
     tfidf_ms = _per_item_ms(tfidf.scores, texts)
@@ -76,9 +74,9 @@ def run_one(name: str, model_dir: Path, data: Path) -> dict:
 
     tfidf = TfidfScorer(model_dir / REFERENCES_DIR)
     t0 = time.perf_counter()
-    choice, b_val = fit_blend(tfidf, tags, val.texts, y_val, t_val, min_support=min_support, seed=seed)
-    b_thr = tune_thresholds(y_val, b_val, tags, min_support=min_support)
-    b_tree, _ = fit_hierarchy(train_lists, tags, y_val, b_val, b_thr, setting)
+    fitted = fit_blend(tfidf, tags, val.texts, y_val, t_val, min_support=min_support, seed=seed)
+    choice, b_thr = fitted.choice, fitted.thresholds
+    b_tree, _ = fit_hierarchy(train_lists, tags, y_val, fitted.val_scores, b_thr, setting)
     choose_seconds = time.perf_counter() - t0
     b_test = Blend(choice.weight, tfidf, tags)(test.texts, t_test)
 

@@ -10,6 +10,7 @@ tuned on the whole validation split, as for any model.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from tagstream.core.artifact import Thresholds
 from tagstream.trainer.metrics import multilabel_metrics
 from tagstream.trainer.thresholds import tune_thresholds
-from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, Blend, TfidfScorer, blend_scores
+from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, Blend, TfidfScorer, blend_scores, tag_weights
 
 WEIGHTS = tuple(round(1.0 - 0.1 * i, 1) for i in range(11))  # 1.0 (transformer alone) ... 0.0 (TF-IDF alone)
 #: mean validation micro+macro-F1 a blend must add over the transformer alone to be served
@@ -74,15 +75,22 @@ def choose_blend(
         return BlendChoice(weight=1.0, gain=0.0, served=False, table=[])
     table = []
     for w in WEIGHTS:
-        weights = np.where(scored, w, 1.0).astype(np.float32)
-        micro, macro = cross_validated_f1(
-            y_val, blend_scores(transformer_val, tfidf_val, weights), tags, min_support=min_support, seed=seed
-        )
+        blended = blend_scores(transformer_val, tfidf_val, tag_weights(scored, w))
+        micro, macro = cross_validated_f1(y_val, blended, tags, min_support=min_support, seed=seed)
         table.append(WeightScore(weight=w, micro_f1=micro, macro_f1=macro))
     alone = table[0].micro_f1 + table[0].macro_f1
     best = max(table, key=lambda s: (s.micro_f1 + s.macro_f1, s.weight))
     gain = best.micro_f1 + best.macro_f1 - alone
     return BlendChoice(weight=best.weight, gain=gain, served=best.weight < 1.0 and gain >= MIN_GAIN, table=table)
+
+
+@dataclass(frozen=True)
+class FittedBlend:
+    """The choice, and the validation scores blended with its weight and their thresholds."""
+
+    choice: BlendChoice
+    val_scores: np.ndarray
+    thresholds: Thresholds
 
 
 def fit_blend(
@@ -94,12 +102,15 @@ def fit_blend(
     *,
     min_support: int,
     seed: int,
-) -> tuple[BlendChoice, np.ndarray]:
-    """The weight chosen on validation, and the validation scores blended with it."""
+) -> FittedBlend:
+    """The weight chosen on validation; the validation scores blended with it, and thresholds tuned
+    on the whole validation split for them."""
     probe = Blend(1.0, tfidf, tags)
     tfidf_val = probe.tfidf_scores(val_texts)
     choice = choose_blend(y_val, transformer_val, tfidf_val, probe.scored, tags, min_support=min_support, seed=seed)
-    return choice, blend_scores(transformer_val, tfidf_val, Blend(choice.weight, tfidf, tags).weights)
+    blended = blend_scores(transformer_val, tfidf_val, tag_weights(probe.scored, choice.weight))
+    thresholds = tune_thresholds(y_val, blended, tags, min_support=min_support)
+    return FittedBlend(choice, blended, thresholds)
 
 
 def write_blend(

@@ -29,7 +29,6 @@ from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
 from tagstream.trainer.spans import coverage, extractable_keys, span_metrics
 from tagstream.trainer.staging import replacing_directory
-from tagstream.trainer.thresholds import tune_thresholds
 from tagstream.trainer.train import train_model
 from tagstream.trainer.triton_backend.tfidf_blend import TfidfScorer
 
@@ -204,7 +203,7 @@ def run_training(
             ref_seconds["tfidf"] = time.perf_counter() - t0
             references["tfidf"] = score_metrics(y_val, tfidf.val_scores, tfidf.thresholds, vocab.tags)[0]
             if opts.blend == "auto":
-                choice, blended_val = fit_blend(
+                fitted = fit_blend(
                     TfidfScorer(ref_dir),
                     vocab.tags,
                     val.texts,
@@ -213,10 +212,10 @@ def run_training(
                     min_support=opts.threshold_min_support,
                     seed=opts.seed,
                 )
+                choice = fitted.choice
                 blend_report = choice.model_dump()
                 if choice.served:
-                    served_val = blended_val
-                    thresholds = tune_thresholds(y_val, blended_val, vocab.tags, min_support=opts.threshold_min_support)
+                    served_val, thresholds = fitted.val_scores, fitted.thresholds
                     write_blend(
                         tmp, choice.weight, REFERENCES_DIR, transformer_thresholds=result.thresholds, choice=choice
                     )

@@ -8,13 +8,11 @@ references. Results only come back.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
-import torch
-from teacher_run import KEEP, split_path, unpack_encoder
+from teacher_run import KEEP, run_arguments, run_summary, split_path, unpack_encoder
 
 from tagstream.trainer.evaluate import evaluate_model_dir
 from tagstream.trainer.options import TrainOptions
@@ -22,25 +20,13 @@ from tagstream.trainer.pipeline import run_training
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--packed", type=Path, required=True)
+    ap = run_arguments(epochs=8)
     ap.add_argument("--teacher", type=Path, required=True, help="folder of <dataset>-train.npz")
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--datasets", nargs="+", default=["flipkart", "myntra"])
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--weight", type=float, default=0.5)
-    ap.add_argument("--max-items", type=int, help="a dry run on a few train items")
     args = ap.parse_args()
     t0 = time.time()
     enc = unpack_encoder(args.packed, Path("/tmp/student-encoder"))
-    summary: dict = {
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "torch": torch.__version__,
-        "teacher_weight": args.weight,
-        "datasets": {},
-    }
+    summary = run_summary(teacher_weight=args.weight)
     args.out.mkdir(parents=True, exist_ok=True)
     for ds in args.datasets:
         paths = {s: split_path(args.data, ds, s) for s in ("train", "val", "test")}

@@ -61,26 +61,33 @@ def split_path(data: Path, ds: str, split: str) -> Path:
     return out
 
 
-def main() -> None:
+def run_arguments(epochs: int) -> argparse.ArgumentParser:
+    """The options both GPU runs take (this one and distill_run.py)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--packed", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--datasets", nargs="+", default=["flipkart", "myntra"])
-    ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--epochs", type=int, default=epochs)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-items", type=int, help="a dry run on a few train items")
+    return ap
+
+
+def run_summary(**extra: object) -> dict:
+    """The head of a run's summary: the device and torch it ran on."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    return {"device": device, "torch": torch.__version__, **extra, "datasets": {}}
+
+
+def main() -> None:
+    ap = run_arguments(epochs=5)
+    ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--score-limit", type=int, help="a dry run: score only this many items per split")
     args = ap.parse_args()
     t0 = time.time()
     enc = unpack_encoder(args.packed, Path("/tmp/encoder"))
-    summary: dict = {
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "torch": torch.__version__,
-        "unpack_seconds": round(time.time() - t0, 1),
-        "datasets": {},
-    }
+    summary = run_summary(unpack_seconds=round(time.time() - t0, 1))
     args.out.mkdir(parents=True, exist_ok=True)
     for ds in args.datasets:
         paths = {s: split_path(args.data, ds, s) for s in ("train", "val", "test")}

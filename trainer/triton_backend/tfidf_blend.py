@@ -151,7 +151,7 @@ class Blend:
         column = {tag: j for j, tag in enumerate(tfidf.tags) if tfidf.keep[j]}
         self.scored = np.array([t in column for t in tags], dtype=bool)
         self.source = np.array([column.get(t, 0) for t in tags], dtype=np.int64)  # placeholder 0: weight 1
-        self.weights = np.where(self.scored, weight, 1.0).astype(np.float32)
+        self.weights = tag_weights(self.scored, weight)
 
     @classmethod
     def of(cls, directory: str | Path, tags: list[str]) -> Blend | None:
@@ -170,6 +170,11 @@ class Blend:
 
     def __call__(self, texts: list[str], transformer: np.ndarray) -> np.ndarray:
         return blend_scores(transformer, self.tfidf_scores(texts), self.weights)
+
+
+def tag_weights(scored: np.ndarray, weight: float) -> np.ndarray:
+    """Each tag's weight of the transformer: `weight` where the TF-IDF scores the tag, else 1."""
+    return np.where(scored, weight, 1.0).astype(np.float32)
 
 
 def blend_scores(transformer: np.ndarray, tfidf: np.ndarray, weights: np.ndarray | float) -> np.ndarray:
