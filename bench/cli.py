@@ -12,6 +12,7 @@ import typer
 from bench.capacity.plan import Workload
 from bench.capacity.study import StudyOptions
 from tagstream.cli.options import command_line, with_model_options
+from tagstream.core.errors import ConfigError
 
 app = command_line("tagstream's benchmark and capacity planning (from a checkout).")
 
@@ -61,14 +62,24 @@ def _register(app: typer.Typer) -> None:
         ),
         out: Path | None = typer.Option(None, "--out", help="write the results as JSON here (and a PNG next to it)"),
         workdir: Path = typer.Option(Path(".tagstream/bench"), "--workdir", help="logs and the exported model"),
+        budgets: str = typer.Option(
+            "", "--budgets", help="token budgets whose cost b measures side by side (b_len<N>), e.g. 64,128,256"
+        ),
+        also: list[str] = typer.Option(
+            [], "--also", metavar="LABEL=DIR", help="another model directory served side by side (b_LABEL)"
+        ),
     ) -> None:
         """A ~1-minute stream benchmark on the embedded stack (`python -m bench.stream_bench` runs the full one)."""
         import json as _json
 
-        from bench.engine import BenchConfig, plot, run_bench, table
+        from bench.engine import BenchConfig, parse_budgets, parse_others, plot, run_bench, table
         from tagstream.demo import SAMPLE
         from tagstream.trainer.data import load_dataset
 
+        try:
+            parsed_budgets, others = parse_budgets(budgets), parse_others(also)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         workdir.mkdir(parents=True, exist_ok=True)
         if model is None:
             from tagstream.trainer.options import TrainOptions
@@ -92,6 +103,8 @@ def _register(app: typer.Typer) -> None:
             latency_seconds=latency_seconds,
             loads=(0.5,),
             variants={},
+            budgets=parsed_budgets,
+            others=others,
         )
         result = run_bench(model, texts, workdir / "run", config, echo=typer.echo)
         typer.echo(table(result))

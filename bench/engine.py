@@ -72,6 +72,11 @@ class BenchConfig:
     rounds: int = 3
     latency_seconds: float = 20.0
     loads: tuple[float, ...] = (0.25, 0.5, 0.75)
+    # token budgets (max length) whose cost b measures side by side: the same model served under
+    # `<model>_len<N>` with that budget (point b_len<N>)
+    budgets: tuple[int, ...] = ()
+    # other model directories served side by side, each under `<model>_<label>` (point b_<label>)
+    others: dict[str, str] = field(default_factory=dict)
     # other settings of b, measured side by side to choose the defaults ("_workers": worker processes)
     variants: dict[str, dict[str, object]] = field(
         default_factory=lambda: {
@@ -442,11 +447,47 @@ class _ForwardApp(ManagedProcess):
         return self.running
 
 
+def parse_budgets(text: str) -> tuple[int, ...]:
+    """`64,128,256` -> (64, 128, 256); ValueError naming the option otherwise."""
+    try:
+        budgets = tuple(int(b) for b in text.split(",") if b.strip())
+    except ValueError:
+        raise ValueError(f"--budgets takes comma-separated numbers of tokens, not {text!r}") from None
+    if any(b < 8 for b in budgets):
+        raise ValueError(f"--budgets: a budget is at least 8 tokens, not {min(budgets)}")
+    return budgets
+
+
+def parse_others(specs: Sequence[str]) -> dict[str, str]:
+    """`LABEL=DIR` options -> {label: dir}; ValueError naming the option otherwise."""
+    others: dict[str, str] = {}
+    for spec in specs:
+        label, _, directory = spec.partition("=")
+        if not label.isidentifier() or not Path(directory).is_dir():
+            raise ValueError(f"--also takes LABEL=DIR with a model directory, not {spec!r}")
+        others[label] = directory
+    return others
+
+
+def serve_with_budget(model_dir: Path, repo: Path, serving: Any, budget: int) -> str:
+    """Export the model under `<model>_len<budget>`, reading `budget` tokens: what a budget costs in the
+    stream. Its weights were trained with the model's own budget: a probe of cost, not a model to serve."""
+    from tagstream.trainer.export import export_model
+    from tagstream.trainer.model import CONFIG_FILE
+
+    name = f"{serving.model_name}_len{budget}"
+    _, path = export_model(model_dir, repo, serving=serving.model_copy(update={"model_name": name}))
+    cfg = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    (path / CONFIG_FILE).write_text(json.dumps({**cfg, "max_length": budget}, indent=1), encoding="utf-8")
+    return name
+
+
 def run_bench(
     model_dir: Path, texts: Sequence[str], workdir: Path, config: BenchConfig, echo: Echo = print
 ) -> dict[str, Any]:
     """Export the model, start the local stack, measure every point round after round."""
     from tagstream.trainer.export import export_model
+    from tagstream.trainer.model import CONFIG_FILE
     from tagstream.trainer.serving import ServingConfig
     from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE
 
@@ -461,6 +502,16 @@ def run_bench(
         export_model(model_dir, repo, serving=serving.model_copy(update={"model_name": unblended}), blend=False)
         extra_models = (unblended,)
         config = replace(config, variants={**config.variants, "b_unblended": {"model_name": unblended}})
+    own_budget = json.loads((version_dir / CONFIG_FILE).read_text(encoding="utf-8"))["max_length"]
+    for budget in (b for b in config.budgets if b != own_budget):
+        name = serve_with_budget(model_dir, repo, serving, budget)
+        extra_models += (name,)
+        config = replace(config, variants={**config.variants, f"b_len{budget}": {"model_name": name}})
+    for label, other_dir in config.others.items():
+        name = f"{serving.model_name}_{label}"
+        export_model(Path(other_dir), repo, serving=serving.model_copy(update={"model_name": name}))
+        extra_models += (name,)
+        config = replace(config, variants={**config.variants, f"b_{label}": {"model_name": name}})
     rounds: list[dict[str, Any]] = []
     with LocalStack(workdir, repo, extra_models=extra_models) as stack:
         # what b ran on (`python -m bench capacity` simulates it to check itself against the measurements)
@@ -569,6 +620,11 @@ def table(result: dict[str, Any]) -> str:
         "t_request_32": "t at the worker's request size (32)",
         "b": "tagstream end to end, defaults",
         "b_unblended": "b with the fine-tuned model alone (b serves its blend with TF-IDF)",
+        **{
+            k: f"b with a budget of {k.removeprefix('b_len')} tokens"
+            for k in result["events_per_s"]
+            if k.startswith("b_len")
+        },
         "c": "naive: one event, one request, one produce",
         "d": "tagstream, every event a cache hit",
         "d_asyncio": "d on asyncio's own event loop",

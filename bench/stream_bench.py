@@ -4,6 +4,7 @@ titles from the shared data's test splits (bench/engine.py says what each point 
 
     python -m bench.stream_bench --model runs/sample --data ../shared/data
         [--events 3000] [--rounds 3] [--fast-factor 5]
+        [--texts CATALOGUE.jsonl] [--budgets 64,128,256] [--also LABEL=DIR ...] [--no-variants]
 
 Writes bench/results/stream_bench.json and bench/results/stream_bench.png and prints the table.
 """
@@ -15,7 +16,7 @@ import json
 import random
 from pathlib import Path
 
-from bench.engine import BenchConfig, plot, run_bench, table
+from bench.engine import BenchConfig, parse_budgets, parse_others, plot, run_bench, table
 from tagstream.trainer.data import load_dataset
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -29,17 +30,43 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--fast-factor", type=int, default=5, help="d, p and raw drain backlogs this many times longer")
     ap.add_argument("--latency-seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--texts", type=Path, help="send this catalogue's texts (JSON lines) instead of --data's test splits"
+    )
+    ap.add_argument(
+        "--budgets",
+        default="",
+        help="comma-separated token budgets whose cost b measures side by side (b_len<N>), e.g. 64,128,256",
+    )
+    ap.add_argument("--no-variants", action="store_true", help="skip the variants of b's settings")
+    ap.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another model directory served side by side (point b_LABEL); repeatable",
+    )
     ap.add_argument("--workdir", type=Path, default=Path(".tagstream/stream-bench"))
     ap.add_argument("--out", type=Path, default=RESULTS / "stream_bench.json")
     args = ap.parse_args()
     if args.fast_factor < 1:
         ap.error("--fast-factor must be at least 1")
+    try:
+        budgets, others = parse_budgets(args.budgets), parse_others(args.also)
+    except ValueError as e:
+        ap.error(str(e))
     texts = []
-    for name in ("flipkart", "myntra"):
-        texts += load_dataset(args.data / f"{name}.test.jsonl").texts
+    for path in [args.texts] if args.texts else [args.data / f"{n}.test.jsonl" for n in ("flipkart", "myntra")]:
+        texts += load_dataset(path).texts
     random.Random(0).shuffle(texts)
     config = BenchConfig(
-        events=args.events, rounds=args.rounds, latency_seconds=args.latency_seconds, fast_factor=args.fast_factor
+        events=args.events,
+        rounds=args.rounds,
+        latency_seconds=args.latency_seconds,
+        fast_factor=args.fast_factor,
+        budgets=budgets,
+        others=others,
+        **({"variants": {}} if args.no_variants else {}),
     )
     result = run_bench(args.model, texts, args.workdir, config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
