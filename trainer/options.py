@@ -6,9 +6,9 @@ model card records it, so a default lives in one place.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TrainOptions(BaseModel):
@@ -23,7 +23,11 @@ class TrainOptions(BaseModel):
     )
     epochs: int = Field(8, ge=1, description="most epochs to train (early stopping may end sooner)")
     batch_size: int = Field(32, ge=1, description="items per training batch")
-    max_length: int = Field(64, ge=8, description="max tokens of model text")
+    max_length: Annotated[int, Field(ge=8)] | Literal["auto"] = Field(
+        64,
+        description="max tokens of model text (title, brand, attributes, then the description as far as it fits); "
+        "auto = 64, 128 or 256, chosen on validation (trains once per budget the train texts need)",
+    )
     lr: float = Field(8e-5, gt=0, description="encoder learning rate")
     head_lr: float = Field(3e-3, gt=0, description="head learning rate")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (none on biases and norms)")
@@ -97,6 +101,25 @@ class TrainOptions(BaseModel):
         description="auto: serve w * model + (1 - w) * TF-IDF reference, w chosen on validation, when that "
         "helps there (needs the references); off: the fine-tuned model alone",
     )
+
+    @field_validator("max_length", mode="before")
+    @classmethod
+    def _max_length(cls, v: object) -> object:
+        if isinstance(v, str) and v.strip() != "auto":
+            try:
+                return int(v)
+            except ValueError:
+                raise ValueError(f"takes a number of tokens (at least 8) or 'auto', not {v!r}") from None
+        return v.strip() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _resume_needs_a_budget(self) -> TrainOptions:
+        if self.resume and self.max_length == "auto":
+            raise ValueError(
+                "--resume: not with --max-length auto (each budget is a run of its own); "
+                "resume with the --max-length the stopped run was training"
+            )
+        return self
 
     @field_validator("freeze_layers")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -24,12 +25,13 @@ from tagstream.trainer.checkpoint import checkpoint_dir
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.distill import teacher_targets
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
-from tagstream.trainer.model import CONFIG_FILE
+from tagstream.trainer.model import CONFIG_FILE, TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
 from tagstream.trainer.spans import coverage, extractable_keys, span_metrics
 from tagstream.trainer.staging import replacing_directory
-from tagstream.trainer.train import train_model
+from tagstream.trainer.text_budget import choose_budget
+from tagstream.trainer.train import TrainResult, train_model
 from tagstream.trainer.triton_backend.tfidf_blend import TfidfScorer
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,35 @@ def continued_extract_keys(model_dir: Path) -> list[str]:
     )
 
 
+def token_counts(opts: TrainOptions, texts: list[str]) -> list[int]:
+    """Tokens of each text (special tokens included) with the tokenizer the run trains with."""
+    if opts.init_from:
+        tokenizer = TaggerModel.load(Path(opts.init_from))[1]
+    else:
+        tokenizer = load_tokenizer(resolve_base_model(opts.base_model))
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
+
+
+def _trained(
+    train_with: Callable[[TrainOptions, Path], TrainResult],
+    opts: TrainOptions,
+    budget: int,
+    checkpoint_to: Path,
+    keep: Callable[[int, TrainResult], None] | None,
+) -> tuple[TrainResult, np.ndarray, float]:
+    result = train_with(opts.model_copy(update={"max_length": budget}), checkpoint_to)
+    if keep is not None:
+        keep(budget, result)
+    return result, result.val_probs, result.seconds
+
+
+def _keep_trial(directory: Path, vocab: TagVocabulary, budget: int, result: TrainResult) -> None:
+    with replacing_directory(directory / f"max-length-{budget}") as tmp:
+        result.model.save(tmp, result.tokenizer)
+        vocab.save(tmp)
+        result.thresholds.save(tmp)
+
+
 def run_training(
     train_path: Path,
     val_path: Path,
@@ -105,9 +136,12 @@ def run_training(
     *,
     progress: bool = True,
     echo: Callable[[str], object] = print,
+    keep_trials: Path | None = None,
 ) -> dict:
     """Train, tune thresholds, fit the reference models and write the artefact directory `out`
-    (written next to it and renamed into place, so a failed run leaves no half directory)."""
+    (written next to it and renamed into place, so a failed run leaves no half directory). With
+    `--max-length auto`, `keep_trials` (for benchmarks) keeps each budget's fine-tuned model, as
+    trained, in `keep_trials/max-length-N` (weights, tags and thresholds; no references)."""
     min_tag_count, few_shot = opts.min_tag_count, opts.few_shot
     train = load_dataset(train_path, strict=opts.strict, max_items=opts.max_items)
     val = load_dataset(val_path, strict=opts.strict)
@@ -165,19 +199,42 @@ def run_training(
         keys = continued_extract_keys(Path(opts.init_from))
     if keys:
         echo(f"attribute extraction (trained jointly): {', '.join(keys)}")
-    result = train_model(
-        train_texts,
-        y,
-        val.texts,
-        y_val,
-        vocab,
-        opts,
-        progress=progress,
-        extract_labels=extraction.label_set(keys) if keys else (),
-        train_tags=tag_lists,
-        soft_targets=soft_targets,
-        checkpoint_to=checkpoint_dir(Path(out)),
-    )
+
+    def train_with(run_opts: TrainOptions, checkpoint_to: Path) -> TrainResult:
+        return train_model(
+            train_texts,
+            y,
+            val.texts,
+            y_val,
+            vocab,
+            run_opts,
+            progress=progress,
+            extract_labels=extraction.label_set(keys) if keys else (),
+            train_tags=tag_lists,
+            soft_targets=soft_targets,
+            checkpoint_to=checkpoint_to,
+        )
+
+    budget_choice = None
+    if opts.max_length == "auto":
+        result, budget_choice = choose_budget(
+            token_counts(opts, texts),
+            lambda budget: _trained(
+                train_with,
+                opts,
+                budget,
+                checkpoint_dir(Path(out)) / f"max-length-{budget}",
+                None if keep_trials is None else functools.partial(_keep_trial, keep_trials, vocab),
+            ),
+            y_val,
+            vocab.tags,
+            min_support=opts.threshold_min_support,
+            seed=opts.seed,
+            echo=echo,
+        )
+        opts = opts.model_copy(update={"max_length": budget_choice.max_length})
+    else:
+        result = train_with(opts, checkpoint_dir(Path(out)))
 
     out = Path(out)
     with replacing_directory(out) as tmp:
@@ -262,6 +319,7 @@ def run_training(
             "reference_train_seconds": ref_seconds,
             "history": history,
             "validation": val_metrics,
+            **({"max_length_choice": budget_choice.model_dump()} if budget_choice else {}),
             "thresholds": {
                 "global": thresholds.global_,
                 "per_tag_tuned": len(thresholds.per_tag),

@@ -43,6 +43,26 @@ def _row(name: str, m: dict) -> str:
     return f"| {name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |"
 
 
+def _budget_lines(choice: dict | None) -> list[str]:
+    """How `--max-length auto` chose the budget (trainer.text_budget)."""
+    if not choice:
+        return []
+    lines = ["", f"`--max-length auto` chose {choice['max_length']} tokens on validation:", ""]
+    lines += [
+        "| max length | train texts longer | val micro-F1 | val macro-F1 | training time |",
+        "|---|---|---|---|---|",
+    ]
+    for t in choice["trials"]:
+        if t["micro_f1"] is None:
+            lines.append(f"| {t['max_length']} | {t['longer_share']:.1%} | not tried | | |")
+        else:
+            lines.append(
+                f"| {t['max_length']} | {t['longer_share']:.1%} | {t['micro_f1']:.4f} | {t['macro_f1']:.4f} | "
+                f"{t['train_seconds']:.0f} s |"
+            )
+    return lines
+
+
 def write_model_card(directory: Path, info: dict) -> None:
     opts = info["options"]
     val = info["validation"]
@@ -60,6 +80,7 @@ def write_model_card(directory: Path, info: dict) -> None:
         f"{info['n_dropped_tags']} rarer tags were dropped (listed in `labels.json` under `dropped`)",
         "- input text: title, brand, attributes (sorted `key: value`), description, joined with ` | `",
         f"  and truncated to {opts['max_length']} tokens (`tagstream.core.text.model_text`).",
+        *_budget_lines(info.get("max_length_choice")),
         "",
         "## Hyperparameters",
         "",

@@ -184,6 +184,8 @@ def train_model(
     scores, `trainer.distill`) the tag loss also pulls toward them, by `opts.teacher_weight`. After
     each epoch the run is checkpointed into `checkpoint_to` (when given); `opts.resume` names a
     checkpoint directory to continue from (`trainer.checkpoint`)."""
+    if not isinstance(opts.max_length, int):
+        raise ValueError("train_model needs a token budget: --max-length auto is chosen by trainer.text_budget")
     seed_everything(opts.seed)
     if opts.threads:
         torch.set_num_threads(opts.threads)

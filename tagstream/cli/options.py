@@ -6,10 +6,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import typer
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 
 from tagstream.core.errors import ConfigError
 
@@ -19,6 +21,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _flag(name: str, flags: Mapping[str, str]) -> str:
     return flags.get(name, "--" + name.replace("_", "-"))
+
+
+def _cli_type(field: FieldInfo) -> Any:
+    """The field's type on the command line: a union of a number and a word (`64` or `auto`) is read
+    as text, and the model converts it."""
+    annotation = field.annotation
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and any(get_origin(a) is Literal for a in args):
+        return str
+    return annotation
 
 
 def model_parameters(
@@ -32,10 +44,15 @@ def model_parameters(
         field = model.model_fields[name]
         flag = _flag(name, flags)
         decls = [f"{flag}/--no-{flag.removeprefix('--')}"] if field.annotation is bool else [flag]
-        option = typer.Option(field.default, *decls, help=field.description)
-        params.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=field.annotation)
-        )
+        cli_type = _cli_type(field)
+        metavar = None
+        if cli_type is str and field.annotation is not str:  # a number or a word: say which
+            args = get_args(field.annotation)
+            words = [str(w) for a in args if get_origin(a) is Literal for w in get_args(a)]
+            kinds = [(get_args(a)[0] if get_origin(a) is Annotated else a).__name__ for a in args]
+            metavar = "<" + "|".join([k for k in kinds if k != "Literal"] + words) + ">"
+        option = typer.Option(field.default, *decls, help=field.description, metavar=metavar)
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=cli_type))
     return params
 
 
@@ -46,7 +63,8 @@ def build(model: type[M], values: Mapping[str, object], flags: Mapping[str, str]
     except ValidationError as e:
         err = e.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else ""
-        raise ConfigError(f"{_flag(name, flags or {})}: {err['msg'].removeprefix('Value error, ')}") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{_flag(name, flags or {})}: {msg}" if name else msg) from None
 
 
 def with_model_options(

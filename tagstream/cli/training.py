@@ -52,9 +52,16 @@ def register(app: typer.Typer) -> None:
         try:
             info = run_training(train, val, out, opts, echo=typer.echo)
         except KeyboardInterrupt:
-            saved = checkpoint_dir(out)
-            if (saved / CHECKPOINT_FILE).is_file():
-                typer.echo(f"stopped; continue with the same command and --resume {saved}", err=True)
+            saved = sorted(checkpoint_dir(out).glob(f"**/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime)
+            if saved and saved[-1].parent == checkpoint_dir(out):
+                typer.echo(f"stopped; continue with the same command and --resume {saved[-1].parent}", err=True)
+            elif saved:  # --max-length auto: one run per budget (trainer.text_budget)
+                budget = saved[-1].parent.name.removeprefix("max-length-")
+                typer.echo(
+                    f"stopped while trying --max-length {budget}; continue that budget alone with the same "
+                    f"command, --max-length {budget} and --resume {saved[-1].parent}",
+                    err=True,
+                )
             raise
         m = info["validation"]["model"]
         typer.echo(

@@ -333,3 +333,37 @@ def test_distilling_from_a_teacher_model_directory(trained, small_split, tmp_pat
     assert metrics["options"]["teacher"] == str(trained) and metrics["options"]["teacher_weight"] == 0.3
     bad = tagstream(*res.args[3:-4], "--teacher", str(tmp_path / "none.npz"), check=False)
     assert bad.returncode == 2 and "expected a model directory or an .npz" in bad.stderr
+
+
+def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_split, tmp_path):
+    """Listings with long descriptions: 64, 128 and 256 tokens are each trained and scored on validation;
+    the model keeps the chosen budget, the card shows the table, and no checkpoint is left behind."""
+    filler = " ".join(["soft cotton fabric with a regular fit, machine wash cold, imported."] * 12)  # ~170 tokens
+    paths = {}
+    for split in ("train", "val"):
+        rows = [json.loads(line) for line in small_split[split].read_text().splitlines()][:80]
+        paths[split] = tmp_path / f"{split}.jsonl"
+        paths[split].write_text("".join(json.dumps({**r, "description": filler}) + "\n" for r in rows))
+    out = tmp_path / "m"
+    res = tagstream(
+        "train", "--train", str(paths["train"]), "--val", str(paths["val"]), "--out", str(out),
+        "--max-length", "auto", "--epochs", "1", "--batch-size", "16", "--min-tag-count", "2", "--no-references",
+    )  # fmt: skip
+    assert "--max-length auto: train texts longer than 64 tokens: 100.0%" in res.stdout, res.stdout
+    assert "trying 64, 128, 256" in res.stdout
+    choice = json.loads((out / "metrics.json").read_text())["max_length_choice"]
+    assert [t["max_length"] for t in choice["trials"] if t["micro_f1"] is not None] == [64, 128, 256]
+    assert json.loads((out / "tagger.json").read_text())["max_length"] == choice["max_length"]
+    assert json.loads((out / "metrics.json").read_text())["options"]["max_length"] == choice["max_length"]
+    assert f"`--max-length auto` chose {choice['max_length']} tokens" in (out / "README.md").read_text()
+    assert not (tmp_path / "m.checkpoint").exists()
+
+
+def test_a_bad_max_length_is_one_line(small_split, tmp_path):
+    base = ("train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(tmp_path))
+    res = tagstream(*base, "--max-length", "long", check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == "error: --max-length: takes a number of tokens (at least 8) or 'auto', not 'long'"
+    res = tagstream(*base, "--max-length", "auto", "--resume", str(tmp_path), check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().startswith("error: --resume: not with --max-length auto")

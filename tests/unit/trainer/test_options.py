@@ -24,6 +24,9 @@ def test_defaults_are_declared_once_and_documented():
         ({"lr": 0}, "greater than 0"),
         ({"epochs": 0}, "greater than or equal to 1"),
         ({"unknown": 1}, "Extra inputs"),
+        ({"max_length": "long"}, "number of tokens \\(at least 8\\) or 'auto', not 'long'"),
+        ({"max_length": 4}, "greater than or equal to 8"),
+        ({"max_length": "auto", "resume": "runs/x.checkpoint"}, "not with --max-length auto"),
     ],
 )
 def test_bad_options_are_rejected(change, match):
@@ -34,6 +37,12 @@ def test_bad_options_are_rejected(change, match):
 def test_freeze_layers_accepts_numbers_and_all():
     assert TrainOptions(freeze_layers="all").freeze_layers == "all"
     assert TrainOptions(freeze_layers="3").freeze_layers == "3"
+
+
+def test_max_length_takes_tokens_or_auto_from_the_command_line():
+    assert TrainOptions(max_length="128").max_length == 128  # the command line passes text
+    assert TrainOptions(max_length=" auto ").max_length == "auto"
+    assert TrainOptions().max_length == 64
 
 
 def test_serving_instances_default_by_kind():
