@@ -87,3 +87,19 @@ def test_operations_doc_quotes_the_committed_capacity_study():
     without = round(runs["plan, backfill without --rate + live peak"]["result"]["live_p99_ms"] / 60_000)
     assert f"{ceiling} events/s at the default 2" in doc
     assert f"live p99 {without} minutes without `--rate`, {with_rate} ms with it" in doc
+
+
+def test_training_doc_shows_the_committed_methods_table():
+    """docs/training.md's one-row-per-method table is `bench/methods_table.py`'s, from the committed
+    results files: a number changed in either place alone fails here."""
+    from bench.methods_table import table as methods_table
+
+    doc = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    assert methods_table() in doc, "docs/training.md lacks `python -m bench.methods_table`'s output"
+
+
+def test_training_doc_shows_the_committed_long_listings_table():
+    from bench.long_listings import table as budgets_table
+
+    doc = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
+    assert budgets_table() in doc, "docs/training.md lacks bench/long_listings.py's table of the committed results"
