@@ -338,10 +338,10 @@ def test_distilling_from_a_teacher_model_directory(trained, small_split, tmp_pat
 def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_split, tmp_path):
     """Listings with long descriptions: 64, 128 and 256 tokens are each trained and scored on validation;
     the model keeps the chosen budget, the card shows the table, and no checkpoint is left behind."""
-    filler = " ".join(["soft cotton fabric with a regular fit, machine wash cold, imported."] * 12)  # ~170 tokens
+    filler = " ".join(["soft cotton fabric with a regular fit, machine wash cold, imported."] * 10)  # ~150 tokens
     paths = {}
     for split in ("train", "val"):
-        rows = [json.loads(line) for line in small_split[split].read_text().splitlines()][:80]
+        rows = [json.loads(line) for line in small_split[split].read_text().splitlines()][:48]
         paths[split] = tmp_path / f"{split}.jsonl"
         paths[split].write_text("".join(json.dumps({**r, "description": filler}) + "\n" for r in rows))
     out = tmp_path / "m"
