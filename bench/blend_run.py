@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.quality import KEYS, error_cut
 from tagstream.trainer.blend import fit_blend, transformer_thresholds
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import REFERENCES_DIR, evaluate_model_dir, score_metrics
@@ -26,12 +27,6 @@ from tagstream.trainer.pipeline import fit_hierarchy
 from tagstream.trainer.predict import LocalModel
 from tagstream.trainer.triton_backend.model import VersionScorer
 from tagstream.trainer.triton_backend.tfidf_blend import Blend, TfidfScorer
-
-KEYS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall")
-
-
-def error_cut(model: float, reference: float) -> float:
-    return (model - reference) / (1 - reference)
 
 
 def _per_item_ms(score, texts: list[str], batch: int = 32, rounds: int = 2) -> float:

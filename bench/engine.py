@@ -469,17 +469,13 @@ def parse_others(specs: Sequence[str]) -> dict[str, str]:
     return others
 
 
-def serve_with_budget(model_dir: Path, repo: Path, serving: Any, budget: int) -> str:
-    """Export the model under `<model>_len<budget>`, reading `budget` tokens: what a budget costs in the
-    stream. Its weights were trained with the model's own budget: a probe of cost, not a model to serve."""
-    from tagstream.trainer.export import export_model
+def read_budget(version_dir: Path, budget: int) -> None:
+    """Make an exported version read `budget` tokens: what a budget costs in the stream. Its weights
+    were trained with the model's own budget: a probe of cost, not a model to serve."""
     from tagstream.trainer.model import CONFIG_FILE
 
-    name = f"{serving.model_name}_len{budget}"
-    _, path = export_model(model_dir, repo, serving=serving.model_copy(update={"model_name": name}))
-    cfg = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
-    (path / CONFIG_FILE).write_text(json.dumps({**cfg, "max_length": budget}, indent=1), encoding="utf-8")
-    return name
+    cfg = json.loads((version_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    (version_dir / CONFIG_FILE).write_text(json.dumps({**cfg, "max_length": budget}, indent=1), encoding="utf-8")
 
 
 def run_bench(
@@ -496,24 +492,22 @@ def run_bench(
     repo = workdir / "repo"
     serving = ServingConfig()
     _, version_dir = export_model(model_dir, repo, serving=serving)
-    extra_models: tuple[str, ...] = ()
+    beside: dict[str, str] = {}  # point -> the model name it serves, beside b's model
+
+    def serve_beside(point: str, name: str, source: Path, **export: Any) -> Path:
+        beside[point] = name
+        return export_model(source, repo, serving=serving.model_copy(update={"model_name": name}), **export)[1]
+
     if (model_dir / BLEND_FILE).is_file():  # b without the blend, side by side: its cost
-        unblended = f"{serving.model_name}{UNBLENDED_SUFFIX}"
-        export_model(model_dir, repo, serving=serving.model_copy(update={"model_name": unblended}), blend=False)
-        extra_models = (unblended,)
-        config = replace(config, variants={**config.variants, "b_unblended": {"model_name": unblended}})
+        serve_beside("b_unblended", f"{serving.model_name}{UNBLENDED_SUFFIX}", model_dir, blend=False)
     own_budget = json.loads((version_dir / CONFIG_FILE).read_text(encoding="utf-8"))["max_length"]
     for budget in (b for b in config.budgets if b != own_budget):
-        name = serve_with_budget(model_dir, repo, serving, budget)
-        extra_models += (name,)
-        config = replace(config, variants={**config.variants, f"b_len{budget}": {"model_name": name}})
+        read_budget(serve_beside(f"b_len{budget}", f"{serving.model_name}_len{budget}", model_dir), budget)
     for label, other_dir in config.others.items():
-        name = f"{serving.model_name}_{label}"
-        export_model(Path(other_dir), repo, serving=serving.model_copy(update={"model_name": name}))
-        extra_models += (name,)
-        config = replace(config, variants={**config.variants, f"b_{label}": {"model_name": name}})
+        serve_beside(f"b_{label}", f"{serving.model_name}_{label}", Path(other_dir))
+    config = replace(config, variants={**config.variants, **{p: {"model_name": n} for p, n in beside.items()}})
     rounds: list[dict[str, Any]] = []
-    with LocalStack(workdir, repo, extra_models=extra_models) as stack:
+    with LocalStack(workdir, repo, extra_models=tuple(beside.values())) as stack:
         # what b ran on (`python -m bench capacity` simulates it to check itself against the measurements)
         deployment = {
             "workers": 1,

@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from bench.quality import KEYS, error_cut
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import evaluate_model_dir, score_metrics
 from tagstream.trainer.options import TrainOptions
@@ -23,11 +24,6 @@ from tagstream.trainer.pipeline import run_training
 from tagstream.trainer.predict import LocalModel
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KEYS = ("micro_f1", "macro_f1", "micro_precision", "micro_recall")
-
-
-def error_cut(model: float, reference: float) -> float:
-    return (model - reference) / (1 - reference)
 
 
 def run(data: Path, name: str, work: Path, opts: TrainOptions) -> dict:

@@ -22,6 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.quality import error_cut
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -30,7 +32,7 @@ def _load(results: Path, name: str) -> dict[str, Any]:
 
 
 def _cut(m: dict[str, float], ref: dict[str, float]) -> str:
-    cuts = [100 * (m[k] - ref[k]) / (1 - ref[k]) for k in ("micro_f1", "macro_f1")]
+    cuts = [100 * error_cut(m[k], ref[k]) for k in ("micro_f1", "macro_f1")]
     return " / ".join(f"{c:.1f} %" for c in cuts)
 
 

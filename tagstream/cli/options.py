@@ -23,14 +23,18 @@ def _flag(name: str, flags: Mapping[str, str]) -> str:
     return flags.get(name, "--" + name.replace("_", "-"))
 
 
-def _cli_type(field: FieldInfo) -> Any:
-    """The field's type on the command line: a union of a number and a word (`64` or `auto`) is read
-    as text, and the model converts it."""
+def _cli_type(field: FieldInfo) -> tuple[Any, str | None]:
+    """The field's type on the command line, and its metavar where the type does not say it: a union
+    of a number and a word (`64` or `auto`) is read as text (`<int|auto>`) and the model converts it."""
     annotation = field.annotation
     args = [a for a in get_args(annotation) if a is not type(None)]
-    if get_origin(annotation) in (Union, UnionType) and any(get_origin(a) is Literal for a in args):
-        return str
-    return annotation
+    words = [str(w) for a in args if get_origin(a) is Literal for w in get_args(a)]
+    if get_origin(annotation) not in (Union, UnionType) or not words:
+        return annotation, None
+    kinds = [
+        (get_args(a)[0] if get_origin(a) is Annotated else a).__name__ for a in args if get_origin(a) is not Literal
+    ]
+    return str, "<" + "|".join(kinds + words) + ">"
 
 
 def model_parameters(
@@ -44,13 +48,7 @@ def model_parameters(
         field = model.model_fields[name]
         flag = _flag(name, flags)
         decls = [f"{flag}/--no-{flag.removeprefix('--')}"] if field.annotation is bool else [flag]
-        cli_type = _cli_type(field)
-        metavar = None
-        if cli_type is str and field.annotation is not str:  # a number or a word: say which
-            args = get_args(field.annotation)
-            words = [str(w) for a in args if get_origin(a) is Literal for w in get_args(a)]
-            kinds = [(get_args(a)[0] if get_origin(a) is Annotated else a).__name__ for a in args]
-            metavar = "<" + "|".join([k for k in kinds if k != "Literal"] + words) + ">"
+        cli_type, metavar = _cli_type(field)
         option = typer.Option(field.default, *decls, help=field.description, metavar=metavar)
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=cli_type))
     return params
