@@ -17,9 +17,18 @@ import numpy as np
 from pydantic import BaseModel
 
 from tagstream.core.artifact import Thresholds
+from tagstream.core.errors import ArtifactError
 from tagstream.trainer.metrics import multilabel_metrics
 from tagstream.trainer.thresholds import tune_thresholds
-from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, Blend, TfidfScorer, blend_scores, tag_weights
+from tagstream.trainer.triton_backend.tfidf_blend import (
+    BLEND_FILE,
+    Blend,
+    TfidfFormatError,
+    TfidfScorer,
+    blend_scores,
+    read_blend_config,
+    tag_weights,
+)
 
 WEIGHTS = tuple(round(1.0 - 0.1 * i, 1) for i in range(11))  # 1.0 (transformer alone) ... 0.0 (TF-IDF alone)
 #: mean validation micro+macro-F1 a blend must add over the transformer alone to be served
@@ -131,10 +140,19 @@ def write_blend(
     (directory / BLEND_FILE).write_text(json.dumps(config, indent=1), encoding="utf-8")
 
 
+def load_blend(directory: Path, tags: list[str]) -> Blend | None:
+    """The blend a model directory declares, or None; a broken one is an `ArtifactError` (one line)."""
+    try:
+        return Blend.of(directory, tags)
+    except TfidfFormatError as e:
+        raise ArtifactError(str(e)) from None
+
+
 def transformer_thresholds(directory: Path) -> Thresholds | None:
     """The transformer's own thresholds that `blend.json` keeps (None without a blend)."""
-    path = directory / BLEND_FILE
-    if not path.is_file():
-        return None
-    saved = json.loads(path.read_text(encoding="utf-8")).get("transformer_thresholds")
+    try:
+        config = read_blend_config(directory)
+    except TfidfFormatError as e:
+        raise ArtifactError(str(e)) from None
+    saved = config.get("transformer_thresholds") if config else None
     return Thresholds.model_validate(saved) if saved else None

@@ -28,7 +28,7 @@ from tagstream.trainer.options import TrainOptions
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = 1
 #: options that may differ between a run and its resumption (they do not change the result)
-_FREE_OPTIONS = frozenset({"resume", "threads"})
+_FREE_OPTIONS = frozenset({"resume", "threads", "checkpoint"})
 
 
 def checkpoint_dir(out: Path) -> Path:

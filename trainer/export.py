@@ -25,7 +25,13 @@ from tagstream.trainer.blend import transformer_thresholds
 from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, EXTRACT_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.serving import ServingConfig
 from tagstream.trainer.triton_backend import MODEL_PY, TFIDF_BLEND_PY
-from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, TFIDF_CONFIG, TFIDF_WEIGHTS
+from tagstream.trainer.triton_backend.tfidf_blend import (
+    BLEND_FILE,
+    TFIDF_CONFIG,
+    TFIDF_WEIGHTS,
+    TfidfFormatError,
+    read_blend_config,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +178,13 @@ def _check_onnx(out: Path, model: TaggerModel, tokenizer, quantize: str | None) 
 def _copy_blend(model_dir: Path, staging: Path) -> None:
     """A model that blends with its TF-IDF reference serves the blend: the reference's data files,
     `blend.json` pointing at them and the numpy scorer go into the version."""
-    if not (model_dir / BLEND_FILE).is_file():
+    try:
+        blend = read_blend_config(model_dir)
+    except TfidfFormatError as e:
+        raise ArtifactError(str(e)) from None
+    if blend is None:
         return
-    blend = json.loads((model_dir / BLEND_FILE).read_text(encoding="utf-8"))
-    source = model_dir / blend.get("tfidf_dir", ".")
+    source = model_dir / blend["tfidf_dir"]
     for name in (TFIDF_CONFIG, TFIDF_WEIGHTS):
         if not (source / name).is_file():
             raise ArtifactError(f"{source / name} is missing: {model_dir / BLEND_FILE} blends with it")

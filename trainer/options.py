@@ -94,6 +94,11 @@ class TrainOptions(BaseModel):
         description="continue a stopped run from its checkpoint directory (OUT.checkpoint, written after each "
         "epoch), with the same data and options",
     )
+    checkpoint: bool = Field(
+        True,
+        description="write OUT.checkpoint after each epoch (about 4x the model's size; removed when the run ends), "
+        "so that --resume can continue a stopped run",
+    )
     strict: bool = Field(False, description="fail on the first bad row instead of skipping it")
     references: bool = Field(True, description="also train the head-only and TF-IDF reference models")
     blend: Literal["auto", "off"] = Field(

@@ -212,7 +212,7 @@ def run_training(
             extract_labels=extraction.label_set(keys) if keys else (),
             train_tags=tag_lists,
             soft_targets=soft_targets,
-            checkpoint_to=checkpoint_to,
+            checkpoint_to=checkpoint_to if run_opts.checkpoint else None,
         )
 
     budget_choice = None

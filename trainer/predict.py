@@ -11,9 +11,9 @@ import torch
 from tagstream.core.artifact import TagVocabulary, Thresholds, decode_tags
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer.batching import iter_padded, length_sorted_batches, tokenize, unsort
+from tagstream.trainer.blend import load_blend
 from tagstream.trainer.extraction import Extracted, extract
 from tagstream.trainer.model import TaggerModel
-from tagstream.trainer.triton_backend.tfidf_blend import Blend
 
 
 @torch.inference_mode()
@@ -65,7 +65,7 @@ class LocalModel:
         self.thresholds = Thresholds.load(self.directory)
         self._thr = self.thresholds.vector(self.vocab.tags)
         self.hierarchy = TagHierarchy.load(self.directory)
-        self.blend = Blend.of(self.directory, self.vocab.tags)
+        self.blend = load_blend(self.directory, self.vocab.tags)
 
     def transformer_scores(self, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
         """The fine-tuned model's own scores, without the blend."""

@@ -26,8 +26,11 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch)
     other.write_text("\n".join(rows[40:]) + "\n", encoding="utf-8")
     val.write_text("\n".join(_sample_rows("val", 60)) + "\n", encoding="utf-8")
     opts = TrainOptions(epochs=3, batch_size=16, seed=5, min_tag_count=2, max_length=32, patience=5, references=False)
+    written = []
+    monkeypatch.setattr(checkpoint, "save", lambda directory, **kw: written.append(kw["progress"].epoch))
     full = run_training(train, val, tmp_path / "full", opts, progress=False, echo=_quiet)
-    assert not checkpoint.checkpoint_dir(tmp_path / "full").exists()  # a finished run leaves none
+    monkeypatch.undo()
+    assert written == [1, 2, 3]  # one checkpoint per epoch
 
     real_save = checkpoint.save
 
@@ -52,10 +55,16 @@ def test_a_stopped_run_resumes_to_the_uninterrupted_model(tmp_path, monkeypatch)
     with pytest.raises(DataError, match="no checkpoint.pt there"):
         run_training(train, val, out, opts.model_copy(update={"resume": str(tmp_path)}), progress=False, echo=_quiet)
 
-    resumed = run_training(train, val, out, resume, progress=False, echo=_quiet)
+    # --no-checkpoint may differ on resumption (it does not change the result), and writes none
+    written = []
+    monkeypatch.setattr(checkpoint, "save", lambda directory, **kw: written.append(kw["progress"].epoch))
+    no_more = resume.model_copy(update={"checkpoint": False})
+    resumed = run_training(train, val, out, no_more, progress=False, echo=_quiet)
+    monkeypatch.undo()
+    assert written == []
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     assert resumed["best_epoch"] == full["best_epoch"]
     assert [h["val_micro_f1"] for h in resumed["history"]] == [h["val_micro_f1"] for h in full["history"]]
     a, b = load_file(str(tmp_path / "full" / "head.safetensors")), load_file(str(out / "head.safetensors"))
     assert all((a[k] == b[k]).all() for k in a)  # bit for bit: the same weights as without the stop
-    assert not saved.exists()
+    assert not saved.exists()  # a finished run leaves no checkpoint

@@ -139,6 +139,24 @@ class TfidfScorer:
         return out
 
 
+def read_blend_config(directory: str | Path) -> dict | None:
+    """The directory's `blend.json`, checked (format 1, a numeric weight; `tfidf_dir` defaults to the
+    directory itself), or None when the directory does not blend."""
+    path = Path(directory) / BLEND_FILE
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise TfidfFormatError(f"{path}: not JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != 1 or not isinstance(config.get("weight"), (int, float)):
+        raise TfidfFormatError(f"{path}: format 1 with a numeric weight expected")
+    if not 0.0 <= config["weight"] <= 1.0:
+        raise TfidfFormatError(f"{path}: a blend weight is in [0, 1], not {config['weight']}")
+    config.setdefault("tfidf_dir", ".")
+    return config
+
+
 class Blend:
     """Per tag, `weight * transformer + (1 - weight) * tfidf` for the tags the TF-IDF scorer scores,
     the transformer alone for the others; `tags` are the transformer's columns."""
@@ -156,13 +174,10 @@ class Blend:
     @classmethod
     def of(cls, directory: str | Path, tags: list[str]) -> Blend | None:
         """The blend a model or version directory declares in `blend.json`, or None without one."""
-        path = Path(directory) / BLEND_FILE
-        if not path.is_file():
+        config = read_blend_config(directory)
+        if config is None:
             return None
-        config = json.loads(path.read_text(encoding="utf-8"))
-        if config.get("format") != 1 or not isinstance(config.get("weight"), (int, float)):
-            raise TfidfFormatError(f"{path}: format 1 with a numeric weight expected")
-        return cls(float(config["weight"]), TfidfScorer(Path(directory) / config.get("tfidf_dir", ".")), tags)
+        return cls(float(config["weight"]), TfidfScorer(Path(directory) / config["tfidf_dir"]), tags)
 
     def tfidf_scores(self, texts: list[str]) -> np.ndarray:
         """The TF-IDF scores in the transformer's columns (0 where it scores nothing)."""

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tagstream.core.artifact import TagVocabulary
+from tagstream.core.errors import ArtifactError
 from tagstream.trainer.baselines import TfidfBaseline
-from tagstream.trainer.blend import MIN_GAIN, choose_blend, write_blend
+from tagstream.trainer.blend import MIN_GAIN, choose_blend, load_blend, transformer_thresholds, write_blend
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.triton_backend.tfidf_blend import Blend, TfidfFormatError, TfidfScorer
 from tests.conftest import EXAMPLES
@@ -71,15 +72,26 @@ def test_blend_weights_each_tag_the_reference_scores(fitted, tmp_path):
 
 @pytest.mark.parametrize(
     "config",
-    [{"format": 2, "weight": 0.5}, {"format": 1, "weight": 1.5}, {"format": 1, "weight": -0.1}, {"format": 1}],
+    [
+        json.dumps({"format": 2, "weight": 0.5}),
+        json.dumps({"format": 1, "weight": 1.5}),
+        json.dumps({"format": 1, "weight": -0.1}),
+        json.dumps({"format": 1}),
+        json.dumps([1, 0.5]),
+        '{"format": 1, "weight": 0.5',  # cut short
+    ],
 )
 def test_a_bad_blend_file_is_refused(fitted, tmp_path, config):
     _, directory, tags, _ = fitted
     for name in ("tfidf.json", "tfidf.safetensors"):
         (tmp_path / name).write_bytes((directory / name).read_bytes())
-    (tmp_path / "blend.json").write_text(json.dumps(config))
+    (tmp_path / "blend.json").write_text(config)
     with pytest.raises(TfidfFormatError):
         Blend.of(tmp_path, tags)
+    with pytest.raises(ArtifactError, match="blend.json"):  # the trainer's commands: one line
+        transformer_thresholds(tmp_path)
+    with pytest.raises(ArtifactError, match="blend.json"):
+        load_blend(tmp_path, tags)
 
 
 def _labels(rng, n, k=6):
