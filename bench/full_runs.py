@@ -1,5 +1,5 @@
 """Full training runs: every dataset x a few configurations, trained side by side; the configuration
-with the best validation score (micro-F1 + macro-F1) is chosen per dataset, and only then is it
+with the best validation score (`trainer.selection`) is chosen per dataset, and only then is it
 evaluated on the test split, next to its head-only and TF-IDF reference points.
 
     python bench/full_runs.py --data ../shared/data --out runs/full [--datasets flipkart myntra]
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from tagstream.trainer.selection import validation_score
 
 CONFIGS = {
     # name: extra train flags. The first configuration run also trains the reference models (they do
@@ -89,7 +91,7 @@ def main() -> None:
                 continue
             m = json.loads((args.out / f"{ds}-{cfg}" / "metrics.json").read_text())
             v = m["validation"]["model"]
-            cands.append((v["micro_f1"] + v["macro_f1"], cfg, m))
+            cands.append((validation_score(v["micro_f1"], v["macro_f1"]), cfg, m))
         cands.sort(key=lambda c: -c[0])
         _, best_cfg, best = cands[0]
         best_dir = args.out / f"{ds}-{best_cfg}"

@@ -2,9 +2,10 @@
 
 For each weight w of `WEIGHTS`, the blended validation scores are cut in two halves (seeded): the
 thresholds are tuned on one half and scored on the other, and the other way round. The weight with the
-best mean micro+macro-F1 wins; it is served only when it beats the transformer alone (w = 1) by
-`MIN_GAIN`, so a blend that does not clearly help is not paid for. The final thresholds are then
-tuned on the whole validation split, as for any model.
+best validation score (`trainer.selection`: the mean micro- and macro-F1 as one error product) wins;
+it is served only when it beats the transformer alone (w = 1) by `MIN_GAIN`, so a blend that does
+not clearly help is not paid for. The final thresholds are then tuned on the whole validation split,
+as for any model.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from tagstream.core.artifact import Thresholds
 from tagstream.core.errors import ArtifactError
 from tagstream.trainer.metrics import multilabel_metrics
+from tagstream.trainer.selection import MIN_GAIN, validation_score
 from tagstream.trainer.thresholds import tune_thresholds
 from tagstream.trainer.triton_backend.tfidf_blend import (
     BLEND_FILE,
@@ -31,8 +33,6 @@ from tagstream.trainer.triton_backend.tfidf_blend import (
 )
 
 WEIGHTS = tuple(round(1.0 - 0.1 * i, 1) for i in range(11))  # 1.0 (transformer alone) ... 0.0 (TF-IDF alone)
-#: mean validation micro+macro-F1 a blend must add over the transformer alone to be served
-MIN_GAIN = 0.002
 
 
 class WeightScore(BaseModel):
@@ -43,7 +43,7 @@ class WeightScore(BaseModel):
 
 class BlendChoice(BaseModel):
     weight: float  # the best weight on validation
-    gain: float  # its micro+macro-F1 over the transformer alone (cross-validated on validation)
+    gain: float  # its validation score over the transformer alone (trainer.selection; cross-validated)
     served: bool  # gain >= MIN_GAIN and weight < 1
     table: list[WeightScore]
 
@@ -87,9 +87,9 @@ def choose_blend(
         blended = blend_scores(transformer_val, tfidf_val, tag_weights(scored, w))
         micro, macro = cross_validated_f1(y_val, blended, tags, min_support=min_support, seed=seed)
         table.append(WeightScore(weight=w, micro_f1=micro, macro_f1=macro))
-    alone = table[0].micro_f1 + table[0].macro_f1
-    best = max(table, key=lambda s: (s.micro_f1 + s.macro_f1, s.weight))
-    gain = best.micro_f1 + best.macro_f1 - alone
+    alone = validation_score(table[0].micro_f1, table[0].macro_f1)
+    best = max(table, key=lambda s: (validation_score(s.micro_f1, s.macro_f1), s.weight))
+    gain = validation_score(best.micro_f1, best.macro_f1) - alone
     return BlendChoice(weight=best.weight, gain=gain, served=best.weight < 1.0 and gain >= MIN_GAIN, table=table)
 
 

@@ -20,7 +20,7 @@ from tagstream.core.errors import DataError
 from tagstream.core.hierarchy import TagHierarchy
 from tagstream.trainer import extraction
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
-from tagstream.trainer.blend import MIN_GAIN, fit_blend, write_blend
+from tagstream.trainer.blend import fit_blend, write_blend
 from tagstream.trainer.checkpoint import checkpoint_dir
 from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.distill import teacher_targets
@@ -28,6 +28,7 @@ from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_m
 from tagstream.trainer.model import CONFIG_FILE, TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
+from tagstream.trainer.selection import validation_score
 from tagstream.trainer.spans import coverage, extractable_keys, span_metrics
 from tagstream.trainer.staging import replacing_directory
 from tagstream.trainer.text_budget import choose_budget
@@ -59,13 +60,13 @@ def fit_hierarchy(
     setting: str,
 ) -> tuple[TagHierarchy, dict[str, Any]]:
     """The tag tree of the train tags, decoded the way `setting` says. `auto`: the consistent decoding
-    (prune or complete) with the better validation micro+macro-F1, unless leaving predictions
+    (prune or complete) with the better validation score (`trainer.selection`), unless leaving predictions
     inconsistent (none) is better by more than `CONSISTENCY_TOLERANCE` micro-F1."""
     hierarchy = TagHierarchy.learn(tag_lists, tags)
     report: dict[str, Any] = hierarchy_report(y_val, val_probs, thresholds, tags, hierarchy)
     best = setting
     if setting == "auto":
-        best = max(("prune", "complete"), key=lambda m: report[m]["micro_f1"] + report[m]["macro_f1"])
+        best = max(("prune", "complete"), key=lambda m: validation_score(report[m]["micro_f1"], report[m]["macro_f1"]))
         if not hierarchy.parent and not hierarchy.exclusive_groups:
             best = "none"  # no tree in these tags
         elif report["none"]["micro_f1"] > report[best]["micro_f1"] + CONSISTENCY_TOLERANCE:
@@ -276,9 +277,11 @@ def run_training(
                     write_blend(
                         tmp, choice.weight, REFERENCES_DIR, transformer_thresholds=result.thresholds, choice=choice
                     )
+                best, alone = next(r for r in choice.table if r.weight == choice.weight), choice.table[0]
                 echo(
-                    f"blend with TF-IDF: weight {choice.weight:.1f} adds {choice.gain:+.4f} validation micro+macro-F1 "
-                    f"({'served' if choice.served else f'not served: under {MIN_GAIN}'})"
+                    f"blend with TF-IDF: weight {choice.weight:.1f} scores {best.micro_f1:.4f} / {best.macro_f1:.4f} "
+                    f"validation micro / macro-F1 (cross-validated), the model alone {alone.micro_f1:.4f} / "
+                    f"{alone.macro_f1:.4f}: {'served' if choice.served else 'not served (too little gain)'}"
                 )
         thresholds.save(tmp)
         hierarchy, hierarchy_val = fit_hierarchy(tag_lists, vocab.tags, y_val, served_val, thresholds, opts.hierarchy)

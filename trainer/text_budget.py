@@ -10,8 +10,8 @@ for a text that already fits a shorter one. So:
   the shortest is, at no extra cost;
 - each budget tried is a full training run, scored on validation by the same two-fold
   cross-validation as the blend (`trainer.blend.cross_validated_f1`: thresholds tuned on one half,
-  micro+macro-F1 measured on the other);
-- a longer budget wins only if it adds `MIN_GAIN` micro+macro-F1 over the best shorter one.
+  micro- and macro-F1 measured on the other, scored as one by `trainer.selection`);
+- a longer budget wins only if its score beats the best shorter one's by `MIN_GAIN`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import TypeVar
 import numpy as np
 from pydantic import BaseModel
 
-from tagstream.trainer.blend import MIN_GAIN, cross_validated_f1
+from tagstream.trainer.blend import cross_validated_f1
+from tagstream.trainer.selection import MIN_GAIN, validation_score
 
 #: the budgets `--max-length auto` chooses from, in tokens
 CANDIDATES = (64, 128, 256)
@@ -67,7 +68,7 @@ def budgets_to_try(shares: dict[int, float], min_share: float = MIN_LONGER_SHARE
 
 
 def best_budget(trials: Sequence[BudgetTrial], min_gain: float = MIN_GAIN) -> int:
-    """The shortest tried budget, unless a longer one adds `min_gain` micro+macro-F1 over the best so far."""
+    """The shortest tried budget, unless a longer one's validation score beats the best so far by `min_gain`."""
     tried = sorted((t for t in trials if t.tried), key=lambda t: t.max_length)
     if not tried:
         raise ValueError("no budget was tried")
@@ -80,7 +81,7 @@ def best_budget(trials: Sequence[BudgetTrial], min_gain: float = MIN_GAIN) -> in
 
 def _score(t: BudgetTrial) -> float:
     assert t.micro_f1 is not None and t.macro_f1 is not None
-    return t.micro_f1 + t.macro_f1
+    return validation_score(t.micro_f1, t.macro_f1)
 
 
 def choose_budget(

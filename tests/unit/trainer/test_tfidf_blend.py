@@ -8,8 +8,9 @@ import pytest
 from tagstream.core.artifact import TagVocabulary
 from tagstream.core.errors import ArtifactError
 from tagstream.trainer.baselines import TfidfBaseline
-from tagstream.trainer.blend import MIN_GAIN, choose_blend, load_blend, transformer_thresholds, write_blend
+from tagstream.trainer.blend import choose_blend, load_blend, transformer_thresholds, write_blend
 from tagstream.trainer.data import load_dataset
+from tagstream.trainer.selection import MIN_GAIN
 from tagstream.trainer.triton_backend.tfidf_blend import Blend, TfidfFormatError, TfidfScorer
 from tests.conftest import EXAMPLES
 
