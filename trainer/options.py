@@ -58,7 +58,7 @@ class TrainOptions(BaseModel):
     hierarchy: Literal["auto", "none", "prune", "complete"] = Field(
         "auto",
         description="tags that form a tree (category:A>B): auto = the decoding (none, prune or complete) with the "
-        "best validation micro-F1",
+        "best validation score",
     )
     init_from: str | None = Field(
         None,
@@ -70,6 +70,11 @@ class TrainOptions(BaseModel):
         None,
         description="distil from a teacher: a model directory from `tagstream train`, or an .npz of its scores "
         "on the train items (`scores`, `tags`; rows in the train file's order)",
+    )
+    unlabelled: str | None = Field(
+        None,
+        description="with --teacher (a model directory): more items, JSON lines with or without tags (tags are "
+        "ignored), that the student learns from the teacher's scores alone",
     )
     teacher_weight: float = Field(
         0.5, gt=0, lt=1, description="with --teacher: weight of the loss toward the teacher's scores"
@@ -123,6 +128,17 @@ class TrainOptions(BaseModel):
             raise ValueError(
                 "--resume: not with --max-length auto (each budget is a run of its own); "
                 "resume with the --max-length the stopped run was training"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _unlabelled_needs_a_teacher(self) -> TrainOptions:
+        if self.unlabelled and not self.teacher:
+            raise ValueError("--unlabelled: needs --teacher (the teacher's scores are what those items teach)")
+        if self.unlabelled and self.teacher and self.teacher.endswith(".npz"):
+            raise ValueError(
+                "--unlabelled: needs a teacher model directory that can score them (an .npz holds scores for the "
+                "train items only)"
             )
         return self
 

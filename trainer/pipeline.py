@@ -22,7 +22,7 @@ from tagstream.trainer import extraction
 from tagstream.trainer.baselines import HeadOnlyBaseline, TfidfBaseline
 from tagstream.trainer.blend import fit_blend, write_blend
 from tagstream.trainer.checkpoint import checkpoint_dir
-from tagstream.trainer.data import Dataset, few_shot_subset, load_dataset
+from tagstream.trainer.data import CatalogueItem, Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.distill import teacher_targets
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
 from tagstream.trainer.model import CONFIG_FILE, TaggerModel, load_tokenizer, resolve_base_model
@@ -74,6 +74,20 @@ def fit_hierarchy(
     hierarchy = hierarchy.with_mode(best)  # type: ignore[arg-type]
     report["mode"] = best
     return hierarchy, report
+
+
+def _unlabelled_items(opts: TrainOptions, val: Dataset, echo: Callable[[str], object]) -> list[CatalogueItem]:
+    """`--unlabelled`'s items (their tags dropped); a warning when some are validation items, which
+    would then teach the student what validation measures."""
+    if not opts.unlabelled:
+        return []
+    extra = load_dataset(opts.unlabelled, strict=opts.strict)
+    _report_bad_rows(extra, echo)
+    in_val = len({it.text for it in extra.items} & {it.text for it in val.items})
+    echo(f"unlabelled: {len(extra.items)} items of {opts.unlabelled}, learnt from the teacher's scores alone")
+    if in_val:
+        echo(f"warning: {in_val} unlabelled texts are also validation texts; validation scores will be optimistic")
+    return [it.model_copy(update={"tags": []}) for it in extra.items]
 
 
 def extract_keys(spec: str, texts: list[str], tag_lists: list[list[str]]) -> list[str]:
@@ -180,38 +194,51 @@ def run_training(
         echo(f"{int((~keep).sum())} train items have no tag in the vocabulary; they stay in as negatives")
     y_val = vocab.encode(val.tag_lists)
 
-    if opts.field_dropout > 0:
-
-        def train_texts(rng):
-            return [it.augmented_text(rng, opts.field_dropout) for it in items]
-    else:
-        train_texts = texts
+    # what the student fits: the train items, and with --unlabelled more items the teacher labels
+    fit_items, fit_y, fit_tag_lists = items, y, tag_lists
     soft_targets = None
     if opts.teacher:
         if few_shot or opts.replay:
             raise DataError("--teacher scores the train split's items in order: not with --few-shot or --replay")
-        soft_targets, shared = teacher_targets(Path(opts.teacher), texts, vocab.tags, y)
+        extra = _unlabelled_items(opts, val, echo)
+        extra_texts = [it.text for it in extra]
+        blank = np.zeros((len(extra), len(vocab)), dtype=np.float32)  # a tag the teacher does not score: absent
+        soft_targets, shared = teacher_targets(
+            Path(opts.teacher), [*texts, *extra_texts], vocab.tags, np.concatenate([y, blank])
+        )
         echo(
             f"distilling from {opts.teacher}: it scores {shared} of the {len(vocab)} tags "
             f"(weight {opts.teacher_weight})"
         )
+        if extra:  # their only labels are the teacher's scores, in both parts of the loss
+            fit_items, fit_tag_lists = [*items, *extra], [*tag_lists, *([] for _ in extra)]
+            fit_y = np.concatenate([y, soft_targets[len(items) :]])
+    fit_texts = [it.text for it in fit_items]
+    if opts.field_dropout > 0:
+
+        def train_texts(rng):
+            return [it.augmented_text(rng, opts.field_dropout) for it in fit_items]
+    else:
+        train_texts = fit_texts
     keys = extract_keys(opts.extract, texts, tag_lists)
     if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
         keys = continued_extract_keys(Path(opts.init_from))
+    if keys and len(fit_items) > len(items):
+        raise DataError("--unlabelled: not with attribute extraction (its token labels come from the tags)")
     if keys:
         echo(f"attribute extraction (trained jointly): {', '.join(keys)}")
 
     def train_with(run_opts: TrainOptions, checkpoint_to: Path) -> TrainResult:
         return train_model(
             train_texts,
-            y,
+            fit_y,
             val.texts,
             y_val,
             vocab,
             run_opts,
             progress=progress,
             extract_labels=extraction.label_set(keys) if keys else (),
-            train_tags=tag_lists,
+            train_tags=fit_tag_lists,
             soft_targets=soft_targets,
             checkpoint_to=checkpoint_to if run_opts.checkpoint else None,
         )
@@ -307,6 +334,7 @@ def run_training(
             "train_path": str(train_path),
             "val_path": str(val_path),
             "n_train": len(items),
+            "n_unlabelled": len(fit_items) - len(items),
             "n_val": len(val.items),
             "train_bad_rows": len(train.bad_rows),
             "val_bad_rows": len(val.bad_rows),

@@ -335,6 +335,28 @@ def test_distilling_from_a_teacher_model_directory(trained, small_split, tmp_pat
     assert bad.returncode == 2 and "expected a model directory or an .npz" in bad.stderr
 
 
+def test_unlabelled_items_are_learnt_from_the_teacher(trained, small_split, tmp_path):
+    """`--unlabelled FILE`: the teacher scores more items and the student fits them too (their own tags
+    are ignored); items that are validation items are counted in a warning."""
+    test_rows = small_split["test"].read_text().splitlines()[:60]
+    val_rows = small_split["val"].read_text().splitlines()[:10]
+    more = tmp_path / "more.jsonl"
+    more.write_text("\n".join([*test_rows, *val_rows]) + "\n")
+    out = tmp_path / "student"
+    res = tagstream(
+        "train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(out),
+        "--epochs", "1", "--batch-size", "16", "--max-items", "120", "--no-references",
+        "--teacher", str(trained), "--unlabelled", str(more),
+    )  # fmt: skip
+    assert f"unlabelled: 70 items of {more}" in res.stdout, res.stdout
+    assert "warning: 10 unlabelled texts are also validation texts" in res.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_train"] == 120 and metrics["n_unlabelled"] == 70
+    bad = tagstream(*res.args[3:-4], "--unlabelled", str(more), check=False)  # no teacher
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().endswith("needs --teacher (the teacher's scores are what those items teach)")
+
+
 def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_split, tmp_path):
     """Listings with long descriptions: 64, 128 and 256 tokens are each trained and scored on validation;
     the model keeps the chosen budget, the card shows the table, and no checkpoint is left behind."""

@@ -27,6 +27,8 @@ def test_defaults_are_declared_once_and_documented():
         ({"max_length": "long"}, "number of tokens \\(at least 8\\) or 'auto', not 'long'"),
         ({"max_length": 4}, "greater than or equal to 8"),
         ({"max_length": "auto", "resume": "runs/x.checkpoint"}, "not with --max-length auto"),
+        ({"unlabelled": "more.jsonl"}, "--unlabelled: needs --teacher"),
+        ({"unlabelled": "more.jsonl", "teacher": "scores.npz"}, "needs a teacher model directory"),
     ],
 )
 def test_bad_options_are_rejected(change, match):
