@@ -3,7 +3,8 @@
 For each run (a model directory from `tagstream train` with its references), on the same split:
 the fine-tuned model alone, the same run's TF-IDF reference, and the blend `w * model + (1 - w) *
 TF-IDF` with w, thresholds and the tag-tree decoding chosen on validation only (the trainer's own
-`fit_blend`), scored once on test. It also times, in-process with one thread, what the blend adds to
+`fit_blend`), scored once on test; "served" is the blend where the run serves it, else the
+fine-tuned model. It also times, in-process with one thread, what the blend adds to
 serving: the numpy TF-IDF scores against the exported transformer's (`VersionScorer`), per item.
 
     python -m bench.blend_run --data ../shared/data --out bench/results/blend_run.json \\
@@ -82,6 +83,7 @@ def run_one(name: str, model_dir: Path, data: Path) -> dict:
         "tfidf": refs["tfidf"],
         "head_only": refs["head_only"],
     }
+    rows["served"] = rows["blend"] if choice.served else rows["fine-tuned"]  # what `tagstream train` serves
     ref = rows["tfidf"]
     return {
         "model_dir": str(model_dir),
@@ -90,11 +92,15 @@ def run_one(name: str, model_dir: Path, data: Path) -> dict:
         "epochs": info["options"]["epochs"],
         "best_epoch": info["best_epoch"],
         "train_seconds": info["train_seconds"],
+        "reference_train_seconds": info.get("reference_train_seconds", {}),
+        "threads": info["options"].get("threads"),
+        "hierarchy": {"fine-tuned": t_tree.mode, "blend": b_tree.mode},
         "blend": choice.model_dump(),
         "choose_seconds": choose_seconds,
         "test": {k: {m: v[m] for m in KEYS} for k, v in rows.items()},
         "error_cut_vs_tfidf": {
-            k: {m: error_cut(rows[k][m], ref[m]) for m in ("micro_f1", "macro_f1")} for k in ("fine-tuned", "blend")
+            k: {m: error_cut(rows[k][m], ref[m]) for m in ("micro_f1", "macro_f1")}
+            for k in ("fine-tuned", "blend", "served")
         },
         "served_cost": served_cost(model_dir, tfidf, test.texts[:512]),
     }
@@ -115,14 +121,18 @@ def plot(result: dict, path: Path) -> None:
             for j, m in enumerate(methods):
                 v = r["test"][m][metric]
                 x = i * (len(methods) + 1) + j
-                ax.bar(x, v, color=colors[m], label=m if i == 0 else None)
+                unserved = m == "blend" and not r["blend"]["served"]
+                ax.bar(x, v, color=colors[m], label=m if i == 0 else None, hatch="//" if unserved else None)
                 ax.text(x, v + 0.003, f"{v:.3f}", ha="center", fontsize=7)
         ax.set_xticks([i * (len(methods) + 1) + 1 for i in range(len(runs))], list(runs))
         low = min(r["test"][m][metric] for r in runs.values() for m in methods)
         ax.set_ylim(low - 0.05, 1.0)
         ax.set_title(f"test {metric.replace('_', '-')} (same run)")
     axes[1].legend(fontsize=7, loc="upper left")
-    fig.suptitle("Served blend w * fine-tuned + (1 - w) * TF-IDF, w chosen on validation", fontsize=9)
+    fig.suptitle(
+        "Blend w * fine-tuned + (1 - w) * TF-IDF, w chosen on validation (hatched: not served, too little gain there)",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(path)
 
@@ -132,8 +142,9 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", help="NAME=MODEL_DIR (NAME.{train,val,test}.jsonl under --data)")
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--where", default="", help="where the runs trained (machine, threads), recorded as given")
     args = ap.parse_args()
-    result = {"runs": {}}
+    result: dict = {"where": args.where, "runs": {}}
     for spec in args.runs:
         name, _, model_dir = spec.partition("=")
         result["runs"][name] = r = run_one(name, Path(model_dir), args.data)
