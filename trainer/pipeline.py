@@ -194,6 +194,11 @@ def run_training(
         echo(f"{int((~keep).sum())} train items have no tag in the vocabulary; they stay in as negatives")
     y_val = vocab.encode(val.tag_lists)
 
+    keys = extract_keys(opts.extract, texts, tag_lists)
+    if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
+        keys = continued_extract_keys(Path(opts.init_from))
+    if keys and opts.unlabelled:  # refused before the teacher scores anything
+        raise DataError("--unlabelled: not with attribute extraction (its token labels come from the tags)")
     # what the student fits: the train items, and with --unlabelled more items the teacher labels
     fit_items, fit_y, fit_tag_lists = items, y, tag_lists
     soft_targets = None
@@ -220,11 +225,6 @@ def run_training(
             return [it.augmented_text(rng, opts.field_dropout) for it in fit_items]
     else:
         train_texts = fit_texts
-    keys = extract_keys(opts.extract, texts, tag_lists)
-    if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
-        keys = continued_extract_keys(Path(opts.init_from))
-    if keys and len(fit_items) > len(items):
-        raise DataError("--unlabelled: not with attribute extraction (its token labels come from the tags)")
     if keys:
         echo(f"attribute extraction (trained jointly): {', '.join(keys)}")
 

@@ -355,6 +355,9 @@ def test_unlabelled_items_are_learnt_from_the_teacher(trained, small_split, tmp_
     bad = tagstream(*res.args[3:-4], "--unlabelled", str(more), check=False)  # no teacher
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.strip().endswith("needs --teacher (the teacher's scores are what those items teach)")
+    bad = tagstream(*res.args[3:], "--extract", "colour", check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().endswith("not with attribute extraction (its token labels come from the tags)")
 
 
 def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_split, tmp_path):
