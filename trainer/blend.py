@@ -148,11 +148,17 @@ def load_blend(directory: Path, tags: list[str]) -> Blend | None:
         raise ArtifactError(str(e)) from None
 
 
-def transformer_thresholds(directory: Path) -> Thresholds | None:
-    """The transformer's own thresholds that `blend.json` keeps (None without a blend)."""
+def blend_config(directory: Path) -> dict | None:
+    """The directory's checked `blend.json` (`read_blend_config`), or None; a broken one is an
+    `ArtifactError` (one line)."""
     try:
-        config = read_blend_config(directory)
+        return read_blend_config(directory)
     except TfidfFormatError as e:
         raise ArtifactError(str(e)) from None
+
+
+def transformer_thresholds(directory: Path) -> Thresholds | None:
+    """The transformer's own thresholds that `blend.json` keeps (None without a blend)."""
+    config = blend_config(directory)
     saved = config.get("transformer_thresholds") if config else None
     return Thresholds.model_validate(saved) if saved else None

@@ -21,17 +21,11 @@ from tagstream.core.errors import ArtifactError
 from tagstream.core.hierarchy import HIERARCHY_FILE
 from tagstream.core.repository import CONFIG_FILE as PBTXT_FILE
 from tagstream.core.repository import model_versions
-from tagstream.trainer.blend import transformer_thresholds
+from tagstream.trainer.blend import blend_config, transformer_thresholds
 from tagstream.trainer.model import CONFIG_FILE, ENCODER_DIR, EXTRACT_FILE, HEAD_FILE, TaggerModel
 from tagstream.trainer.serving import ServingConfig
 from tagstream.trainer.triton_backend import MODEL_PY, TFIDF_BLEND_PY
-from tagstream.trainer.triton_backend.tfidf_blend import (
-    BLEND_FILE,
-    TFIDF_CONFIG,
-    TFIDF_WEIGHTS,
-    TfidfFormatError,
-    read_blend_config,
-)
+from tagstream.trainer.triton_backend.tfidf_blend import BLEND_FILE, TFIDF_CONFIG, TFIDF_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -178,10 +172,7 @@ def _check_onnx(out: Path, model: TaggerModel, tokenizer, quantize: str | None) 
 def _copy_blend(model_dir: Path, staging: Path) -> None:
     """A model that blends with its TF-IDF reference serves the blend: the reference's data files,
     `blend.json` pointing at them and the numpy scorer go into the version."""
-    try:
-        blend = read_blend_config(model_dir)
-    except TfidfFormatError as e:
-        raise ArtifactError(str(e)) from None
+    blend = blend_config(model_dir)
     if blend is None:
         return
     source = model_dir / blend["tfidf_dir"]

@@ -8,7 +8,7 @@ import pytest
 from tagstream.core.artifact import TagVocabulary
 from tagstream.core.errors import ArtifactError
 from tagstream.trainer.baselines import TfidfBaseline
-from tagstream.trainer.blend import choose_blend, load_blend, transformer_thresholds, write_blend
+from tagstream.trainer.blend import blend_config, choose_blend, load_blend, transformer_thresholds, write_blend
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.selection import MIN_GAIN
 from tagstream.trainer.triton_backend.tfidf_blend import Blend, TfidfFormatError, TfidfScorer
@@ -93,6 +93,8 @@ def test_a_bad_blend_file_is_refused(fitted, tmp_path, config):
         transformer_thresholds(tmp_path)
     with pytest.raises(ArtifactError, match="blend.json"):
         load_blend(tmp_path, tags)
+    with pytest.raises(ArtifactError, match="blend.json"):  # what export reads
+        blend_config(tmp_path)
 
 
 def _labels(rng, n, k=6):
