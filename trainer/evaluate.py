@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from tagstream.trainer.baselines import HEAD_ONLY_DIR, HeadOnlyBaseline, TfidfBa
 from tagstream.trainer.blend import transformer_thresholds
 from tagstream.trainer.data import Dataset, load_dataset
 from tagstream.trainer.extraction import as_spans, gold_spans, keys_of
+from tagstream.trainer.label_noise import error_sources, text_conflicts
 from tagstream.trainer.metrics import multilabel_metrics, per_tag_report
 from tagstream.trainer.predict import LocalModel
 from tagstream.trainer.spans import span_metrics
@@ -83,6 +85,18 @@ def evaluate_model_dir(model_dir: str | Path, data: Dataset | str | Path, *, ref
         if tagger.hierarchy
         else None,
         "references": {},
+        "label_noise": {
+            "conflicts": text_conflicts(texts, ds.tag_lists).as_dict(),
+            "error_sources": [
+                asdict(e)
+                for e in error_sources(
+                    texts,
+                    [[t for t in ts if t in known] for ts in ds.tag_lists],  # what the model can be right on
+                    [[tags[j] for j in np.flatnonzero(row)] for row in pred],
+                    tags,
+                )
+            ],
+        },
     }
     if tagger.extracts:
         keys = set(keys_of(tagger.model.config.extract_labels))

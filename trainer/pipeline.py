@@ -25,6 +25,7 @@ from tagstream.trainer.checkpoint import checkpoint_dir
 from tagstream.trainer.data import CatalogueItem, Dataset, few_shot_subset, load_dataset
 from tagstream.trainer.distill import teacher_targets
 from tagstream.trainer.evaluate import REFERENCES_DIR, hierarchy_report, score_metrics
+from tagstream.trainer.label_noise import conflicts_line, shared_texts, text_conflicts
 from tagstream.trainer.model import CONFIG_FILE, TaggerModel, load_tokenizer, resolve_base_model
 from tagstream.trainer.options import TrainOptions
 from tagstream.trainer.report import plot_training_curve, write_json, write_model_card
@@ -81,9 +82,9 @@ def _unlabelled_items(opts: TrainOptions, val: Dataset, echo: Callable[[str], ob
     would then teach the student what validation measures."""
     if not opts.unlabelled:
         return []
-    extra = load_dataset(opts.unlabelled, strict=opts.strict)
+    extra = load_dataset(opts.unlabelled, strict=opts.strict, require_tags=False)
     _report_bad_rows(extra, echo)
-    in_val = len({it.text for it in extra.items} & {it.text for it in val.items})
+    in_val = shared_texts([it.text for it in extra.items], val.texts)
     echo(f"unlabelled: {len(extra.items)} items of {opts.unlabelled}, learnt from the teacher's scores alone")
     if in_val:
         echo(f"warning: {in_val} unlabelled texts are also validation texts; validation scores will be optimistic")
@@ -193,6 +194,15 @@ def run_training(
     if not keep.all():
         echo(f"{int((~keep).sum())} train items have no tag in the vocabulary; they stay in as negatives")
     y_val = vocab.encode(val.tag_lists)
+    conflicts = text_conflicts(texts, tag_lists).as_dict()
+    if conflicts["off_majority"]:
+        echo(conflicts_line(conflicts))
+    val_in_train = shared_texts(val.texts, texts)
+    if val_in_train:
+        echo(
+            f"warning: {val_in_train} of {len(val.items)} validation texts are also train texts; validation "
+            "scores, and the choices made on them (epoch, thresholds, blend), will be optimistic"
+        )
 
     keys = extract_keys(opts.extract, texts, tag_lists)
     if opts.init_from and not keys:  # a continued model keeps extracting what it extracted
@@ -341,6 +351,8 @@ def run_training(
             "n_tags": len(vocab),
             "min_tag_count": min_tag_count,
             "n_dropped_tags": len(vocab.dropped),
+            "label_conflicts": conflicts,
+            "val_texts_in_train": val_in_train,
             "options": result.options,
             "best_epoch": result.best_epoch,
             "train_seconds": result.seconds,

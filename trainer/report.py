@@ -28,7 +28,7 @@ def plot_training_curve(history: list[dict], best_epoch: int, path: Path, title:
     ax2 = ax1.twinx()
     ax2.plot(epochs, [h["val_micro_f1"] for h in history], "^-", label="val micro-F1", color="tab:red")
     ax2.set_ylabel("val micro-F1")
-    ax2.axvline(best_epoch, color="grey", ls=":", lw=1)
+    ax2.axvline(best_epoch, color="grey", ls=":", lw=1, label=f"best epoch ({best_epoch})")
     lines = ax1.get_lines() + ax2.get_lines()
     ax1.legend(lines, [ln.get_label() for ln in lines], loc="center right", fontsize=8)
     ax1.set_xticks(epochs)
@@ -61,6 +61,56 @@ def _budget_lines(choice: dict | None) -> list[str]:
                 f"{t['train_seconds']:.0f} s |"
             )
     return lines
+
+
+_REFERENCE_NAMES = {
+    "transformer": "fine-tuned alone (unblended)",
+    "head_only": "head-only (frozen encoder)",
+    "tfidf": "TF-IDF + one-vs-rest LR",
+}
+
+
+def _served_name(val: dict) -> str:
+    blend = val.get("blend")
+    if blend and blend["served"]:
+        return f"served: fine-tuned + TF-IDF blend (w = {blend['weight']:.1f})"
+    return "served: fine-tuned"
+
+
+def _serving_lines(val: dict) -> list[str]:
+    """What the served scores are: the blend (when it paid on validation) and the tag-tree decoding."""
+    lines = []
+    blend = val.get("blend")
+    if blend and blend["served"]:
+        lines.append(
+            f"- Served scores are `{blend['weight']:.1f} * fine-tuned + {1 - blend['weight']:.1f} * TF-IDF` per tag "
+            "(`blend.json`), the weight"
+        )
+        lines.append(
+            "  chosen on validation; the TF-IDF reference (`references/`) is scored inside the served model, and"
+        )
+        lines.append("  the thresholds are tuned for the blended scores.")
+    elif blend:
+        lines.append(
+            "- The fine-tuned model's own scores: a blend with the TF-IDF reference was weighed on validation and"
+        )
+        lines.append("  did not gain enough to be served.")
+    tree = val.get("hierarchy")
+    if tree and tree.get("mode") not in (None, "none"):
+        lines.append(f"- Tags are decoded along the tag tree (`hierarchy.json`, mode `{tree['mode']}`).")
+    return lines
+
+
+def _conflict_lines(conflicts: dict | None) -> list[str]:
+    """The train split's label conflicts (trainer.label_noise), where there are any."""
+    if not conflicts or not conflicts["off_majority"]:
+        return []
+    keys = ", ".join(f"`{c['key']}` {c['off_majority']}" for c in conflicts["per_key"][:6])
+    return [
+        f"- {conflicts['off_majority']} train items ({100 * conflicts['share']:.1f} %) share their text with items "
+        f"tagged otherwise (by key: {keys}): the text cannot tell them apart, so no model reading it gets",
+        "  them all right. `tagstream evaluate` shows the same for any labelled file.",
+    ]
 
 
 def write_model_card(directory: Path, info: dict) -> None:
@@ -96,8 +146,10 @@ def write_model_card(directory: Path, info: dict) -> None:
         "",
         "| model | micro-F1 | macro-F1 | samples-F1 | micro-P | micro-R |",
         "|---|---|---|---|---|---|",
-        _row("fine-tuned", val["model"]),
-        *[_row(k, v) for k, v in val.get("references", {}).items()],
+        _row(_served_name(val), val["model"]),
+        *[_row(name, val["references"][k]) for k, name in _REFERENCE_NAMES.items() if k in val.get("references", {})],
+        "",
+        *_serving_lines(val),
         "",
         "Thresholds were tuned on this same validation split, so these numbers are optimistic; use",
         "`tagstream evaluate --model DIR --data TEST.jsonl` for held-out results.",
@@ -110,6 +162,7 @@ def write_model_card(directory: Path, info: dict) -> None:
         "- The model only knows the tag vocabulary of its training data; new tags need retraining.",
         "- Scores are not calibrated probabilities across tags; compare a score with its own tag's threshold.",
         "- Titles in other languages, or text far longer than the max length, were not part of training.",
+        *_conflict_lines(info.get("label_conflicts")),
         "",
     ]
     (directory / "README.md").write_text("\n".join(lines), encoding="utf-8")

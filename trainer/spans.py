@@ -41,11 +41,18 @@ def split_tag(tag: str) -> tuple[str, str] | None:
     return key, value
 
 
+def values_pattern(values: Iterable[str]) -> re.Pattern[str]:
+    """One pattern finding any of `values` in a text: case aside, on word boundaries that also work
+    for values starting or ending in a non-word character ("C++"), any run of spaces between words,
+    the longest value first where one starts another ("Navy Blue" before "Navy")."""
+    ordered = sorted(set(values), key=len, reverse=True)
+    words = "|".join(r"\s+".join(re.escape(w) for w in v.split()) for v in ordered)
+    return re.compile(rf"(?<!\w)(?:{words})(?!\w)", re.IGNORECASE)
+
+
 @lru_cache(maxsize=65536)
 def _pattern(value: str) -> re.Pattern[str]:
-    # word boundaries that also work for values starting or ending in a non-word character ("C++")
-    words = r"\s+".join(re.escape(w) for w in value.split())
-    return re.compile(rf"(?<!\w){words}(?!\w)", re.IGNORECASE)
+    return values_pattern((value,))
 
 
 def find_spans(text: str, tags: Iterable[str], keys: set[str] | None = None) -> list[Span]:

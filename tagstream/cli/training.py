@@ -83,12 +83,15 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="labelled JSON lines (e.g. the test split)"),
         as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
         references: bool = typer.Option(True, "--references/--no-references", help="also score the reference models"),
-        report_rows: int = typer.Option(30, help="rows of the per-tag report to print (most frequent first)"),
+        report_rows: int = typer.Option(
+            30, min=0, help="rows of the per-tag report to print (most frequent first; 0: no report)"
+        ),
     ) -> None:
         """Micro/macro/samples F1 with precision and recall, a per-tag report, and the reference points."""
         data = _existing_file(data, "--data")
         _existing_dir(model, "--model")
         from tagstream.trainer.evaluate import evaluate_model_dir
+        from tagstream.trainer.label_noise import conflicts_line, error_table
         from tagstream.trainer.metrics import format_report
 
         res = evaluate_model_dir(model, data, references=references)
@@ -111,8 +114,14 @@ def register(app: typer.Typer) -> None:
             )
         if res.get("extraction"):
             typer.echo(span_table(res["extraction"], "attribute extraction (exact spans)"))
+        noise = res["label_noise"]
         typer.echo("")
-        typer.echo(format_report(res["per_tag"], limit=report_rows))
+        typer.echo(conflicts_line(noise["conflicts"]))
+        if noise["error_sources"]:
+            typer.echo(error_table(noise["error_sources"]))
+        if report_rows:
+            typer.echo("")
+            typer.echo(format_report(res["per_tag"], limit=report_rows))
 
     @app.command()
     def predict(

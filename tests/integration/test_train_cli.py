@@ -74,6 +74,8 @@ def test_artefacts_are_complete(trained):
         assert (trained / name).is_file(), name
     metrics = json.loads((trained / "metrics.json").read_text())
     assert metrics["history"][0]["epoch"] == 1 and metrics["n_train"] == 400
+    assert metrics["label_conflicts"]["n_items"] == 400 and 0 < metrics["label_conflicts"]["micro_f1_ceiling"] <= 1
+    assert metrics["val_texts_in_train"] == 0  # the splits are grouped by title
     tree = metrics["validation"]["hierarchy"]
     assert tree["mode"] in ("prune", "complete") and tree[tree["mode"]]["inconsistent_items"] == 0.0
     assert "Hyperparameters" in (trained / "README.md").read_text()
@@ -84,6 +86,8 @@ def test_artefacts_are_complete(trained):
     assert blend["served"] and blend["weight"] < 1 and (trained / "blend.json").is_file()
     served, alone = metrics["validation"]["model"], metrics["validation"]["references"]["transformer"]
     assert served["micro_f1"] > alone["micro_f1"]
+    card = (trained / "README.md").read_text()
+    assert f"fine-tuned + TF-IDF blend (w = {blend['weight']:.1f})" in card and "fine-tuned alone" in card
 
 
 def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
@@ -107,6 +111,16 @@ def test_beats_trivial_baseline_on_held_out_items(trained, small_split):
     trivial = multilabel_metrics(y, np.tile(vocab.encode([top]), (len(test.items), 1)))
     assert res["micro_f1"] > trivial["micro_f1"] + 0.05, (res["micro_f1"], trivial["micro_f1"])
     assert res["samples_f1"] > trivial["samples_f1"]
+    # where the errors are: each wrong item of a key is counted once, by what its text writes
+    noise = res["label_noise"]
+    assert noise["conflicts"]["n_items"] == 200 and noise["error_sources"]
+    for row in noise["error_sources"]:
+        assert row["wrong"] == row["text_names_gold"] + row["text_names_other"] + row["text_names_none"] > 0
+    printed = tagstream(
+        "evaluate", "--model", str(trained), "--data", str(small_split["test"]), "--no-references", "--report-rows", "0"
+    ).stdout
+    assert "label conflicts:" in printed and "items wrong on a key" in printed
+    assert "precision" not in printed  # no per-tag report with --report-rows 0
 
 
 def test_predict_text_and_jsonl(trained, small_split):
@@ -336,12 +350,20 @@ def test_distilling_from_a_teacher_model_directory(trained, small_split, tmp_pat
 
 
 def test_unlabelled_items_are_learnt_from_the_teacher(trained, small_split, tmp_path):
-    """`--unlabelled FILE`: the teacher scores more items and the student fits them too (their own tags
-    are ignored); items that are validation items are counted in a warning."""
-    test_rows = small_split["test"].read_text().splitlines()[:60]
-    val_rows = small_split["val"].read_text().splitlines()[:10]
+    """`--unlabelled FILE`: the teacher scores more items and the student fits them too; the file's
+    rows carry no tags (no `tags` key, or an empty list); items that are validation items are counted
+    in a warning."""
+
+    def untagged(path: Path, n: int, empty_list: bool) -> list[str]:
+        rows = [json.loads(line) for line in path.read_text().splitlines()[:n]]
+        return [
+            json.dumps({**{k: v for k, v in r.items() if k != "tags"}, **({"tags": []} if empty_list else {})})
+            for r in rows
+        ]
+
     more = tmp_path / "more.jsonl"
-    more.write_text("\n".join([*test_rows, *val_rows]) + "\n")
+    rows = [*untagged(small_split["test"], 60, False), *untagged(small_split["val"], 10, True)]
+    more.write_text("\n".join(rows) + "\n")
     out = tmp_path / "student"
     res = tagstream(
         "train", "--train", str(small_split["train"]), "--val", str(small_split["val"]), "--out", str(out),
@@ -365,10 +387,11 @@ def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_s
     the model keeps the chosen budget, the card shows the table, and no checkpoint is left behind."""
     filler = " ".join(["soft cotton fabric with a regular fit, machine wash cold, imported."] * 10)  # ~150 tokens
     paths = {}
+    rows = {s: [json.loads(line) for line in small_split[s].read_text().splitlines()][:48] for s in ("train", "val")}
+    rows["val"][:3] = rows["train"][:3]  # validation items that are train items are counted in a warning
     for split in ("train", "val"):
-        rows = [json.loads(line) for line in small_split[split].read_text().splitlines()][:48]
         paths[split] = tmp_path / f"{split}.jsonl"
-        paths[split].write_text("".join(json.dumps({**r, "description": filler}) + "\n" for r in rows))
+        paths[split].write_text("".join(json.dumps({**r, "description": filler}) + "\n" for r in rows[split]))
     out = tmp_path / "m"
     res = tagstream(
         "train", "--train", str(paths["train"]), "--val", str(paths["val"]), "--out", str(out),
@@ -376,6 +399,7 @@ def test_max_length_auto_trains_each_budget_the_texts_need_and_keeps_one(small_s
     )  # fmt: skip
     assert "--max-length auto: train texts longer than 64 tokens: 100.0%" in res.stdout, res.stdout
     assert "trying 64, 128, 256" in res.stdout
+    assert "warning: 3 of 48 validation texts are also train texts" in res.stdout
     choice = json.loads((out / "metrics.json").read_text())["max_length_choice"]
     assert [t["max_length"] for t in choice["trials"] if t["micro_f1"] is not None] == [64, 128, 256]
     assert json.loads((out / "tagger.json").read_text())["max_length"] == choice["max_length"]
