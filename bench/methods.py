@@ -4,6 +4,7 @@ report on test):
     python bench/methods.py lora     --data ../shared/data --out runs/methods [--full runs/full]
     python bench/methods.py few-shot --data ../shared/data --out runs/methods
     python bench/methods.py refresh  --data ../shared/data --out runs/methods
+    python bench/methods.py unlabelled --data ../shared/data --out runs/methods
 
 - lora: LoRA adapters (rank 8 and 16) against full fine-tuning: trainable parameters, training time,
   peak memory, test micro/macro-F1, and the merged model served by a real Triton (its scores against
@@ -13,6 +14,10 @@ report on test):
 - refresh: train on half of the catalogue (split by top-level category, so the second half brings new
   tags), refresh it with `--init-from` on the other half with and without replay, against training
   from scratch on everything; forgetting is the change on the first half's test items.
+- unlabelled: keep the tags of a few train items (4,000 by default) and drop those of the rest; train
+  a model on the tagged ones (the teacher, and the model without a teacher), then students with
+  `--teacher` alone and with `--teacher --unlabelled` (the untagged rest), and a model on every tag
+  as the ceiling; the TF-IDF reference on the tagged items alone. All on the full test split.
 
 Every training run is a `tagstream train` subprocess with one torch thread, so runs side by side do not
 share cores and each one's peak memory is its own. Writes bench/results/<method>.json and .png.
@@ -41,15 +46,19 @@ from tagstream.trainer.predict import LocalModel
 FLAGS = ["--lr", "1e-4", "--head-lr", "5e-3", "--pos-weight-cap", "3", "--field-dropout", "0.1"]
 
 
-def train(out: Path, train_path: Path, val_path: Path, *extra: str, epochs: int) -> subprocess.Popen:
-    """A `tagstream train` subprocess; with TAGSTREAM_BENCH_REUSE=1 a finished run (metrics.json there)
-    is kept and not trained again."""
+def train(
+    out: Path, train_path: Path, val_path: Path, *extra: str, epochs: int, references: bool = False
+) -> subprocess.Popen:
+    """A `tagstream train` subprocess (without the reference models and so without a blend, unless
+    `references`); with TAGSTREAM_BENCH_REUSE=1 a finished run (metrics.json there) is kept and not
+    trained again."""
     out.parent.mkdir(parents=True, exist_ok=True)
     if os.environ.get("TAGSTREAM_BENCH_REUSE") == "1" and (out / "metrics.json").is_file():
         print(f"reusing {out}", flush=True)
         return subprocess.Popen(["true"])
     cmd = [sys.executable, "-m", "tagstream.cli", "train", "--train", str(train_path), "--val", str(val_path)]
-    cmd += ["--out", str(out), "--epochs", str(epochs), "--threads", "1", "--no-references", *FLAGS, *extra]
+    cmd += ["--out", str(out), "--epochs", str(epochs), "--threads", "1", *FLAGS, *extra]
+    cmd += [] if references else ["--no-references"]
     log = open(out.with_suffix(".log"), "w")  # noqa: SIM115 - the child writes it until it ends
     print("$", " ".join(cmd), flush=True)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -97,7 +106,15 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _bar_plot(path: Path, title: str, groups: dict[str, dict[str, float]], ylabel: str) -> None:
+def _bar_plot(
+    path: Path,
+    title: str,
+    groups: dict[str, dict[str, float]],
+    ylabel: str,
+    ylim: tuple[float, float] = (0, 1),
+    values: bool = False,
+) -> None:
+    """Grouped bars; `values` writes each bar's value on it (for bars that differ by little)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,11 +126,13 @@ def _bar_plot(path: Path, title: str, groups: dict[str, dict[str, float]], ylabe
     w = 0.8 / max(len(series), 1)
     for i, s in enumerate(series):
         xs = [j + i * w for j in range(len(names))]
-        ax.bar(xs, [groups[n].get(s, 0.0) for n in names], width=w, label=s)
+        bars = ax.bar(xs, [groups[n].get(s, 0.0) for n in names], width=w, label=s)
+        if values:
+            ax.bar_label(bars, fmt="%.4f", fontsize=7, padding=2)
     ax.set_xticks([j + w * (len(series) - 1) / 2 for j in range(len(names))], names)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(*ylim)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -426,10 +445,143 @@ def cmd_refresh(args: argparse.Namespace) -> None:
     )
 
 
+# --- unlabelled items -------------------------------------------------------------------------
+
+
+def paired_bootstrap(y: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n: int = 2000, seed: int = 0) -> dict:
+    """Micro-F1 of `pred_a` minus that of `pred_b` on the same items, with a 95 % interval from `n`
+    resamples of the items (both models on each resample)."""
+    y = y.astype(bool)
+
+    def counts(pred: np.ndarray) -> np.ndarray:  # per item: true positives, false positives, false negatives
+        p = pred.astype(bool)
+        return np.c_[(p & y).sum(1), (p & ~y).sum(1), (~p & y).sum(1)]
+
+    def micro(c: np.ndarray) -> float:
+        tp, fp, fn = c.sum(0)
+        return 2 * tp / max(2 * tp + fp + fn, 1)
+
+    a, b = counts(pred_a), counts(pred_b)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        i = rng.integers(0, len(y), len(y))
+        diffs.append(micro(a[i]) - micro(b[i]))
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    return {"difference": micro(a) - micro(b), "ci95": [float(low), float(high)], "resamples": n}
+
+
+def cmd_unlabelled(args: argparse.Namespace) -> None:
+    from tagstream.core.artifact import TagVocabulary
+    from tagstream.trainer.baselines import TfidfBaseline
+
+    ds = args.dataset
+    tr, va, te = (args.data / f"{ds}.{s}.jsonl" for s in ("train", "val", "test"))
+    work = args.out / f"{ds}-unlabelled"
+    rows = read_jsonl(tr)
+    random.Random(args.seed).shuffle(rows)
+    tagged = write_jsonl(work / "tagged.jsonl", rows[: args.labelled])
+    untagged = write_jsonl(
+        work / "untagged.jsonl", [{k: v for k, v in r.items() if k != "tags"} for r in rows[args.labelled :]]
+    )
+    # with --blend-teacher the teacher is its own run: the tagged-only model blended with TF-IDF
+    # where that pays on validation (the served model a user would have); else the plain model
+    prefix = "blend_" if args.blend_teacher else ""
+    own_teacher = ["blend_teacher"] if args.blend_teacher else []
+    names = ["tagged_only", *own_teacher, f"{prefix}teacher_only", f"{prefix}teacher_unlabelled", "every_tag"]
+    models = {k: work / k for k in names}
+    teacher_dir = models.get("blend_teacher", models["tagged_only"])
+    stem = f"unlabelled{'_blend' if args.blend_teacher else ''}"
+    t0 = time.time()
+    first = [train(models["tagged_only"], tagged, va, epochs=args.epochs)]
+    if args.blend_teacher:
+        first.append(train(teacher_dir, tagged, va, epochs=args.epochs, references=True))
+    ceiling = train(models["every_tag"], tr, va, epochs=args.epochs)
+    wait(*first)
+    with_unlabelled = train(
+        models[f"{prefix}teacher_unlabelled"],
+        tagged,
+        va,
+        "--teacher",
+        str(teacher_dir),
+        "--unlabelled",
+        str(untagged),
+        epochs=args.epochs,
+    )
+    wait(ceiling)
+    alone = train(models[f"{prefix}teacher_only"], tagged, va, "--teacher", str(teacher_dir), epochs=args.epochs)
+    wait(with_unlabelled, alone)
+    print(f"runs took {time.time() - t0:.0f} s", flush=True)
+    # the same-run reference: TF-IDF on the tagged items, in the tagged-only model's tag space
+    vocab = TagVocabulary.load(models["tagged_only"])
+    tag_set, val_ds, test_ds = load_dataset(tagged), load_dataset(va), load_dataset(te)
+    tfidf = TfidfBaseline(n_jobs=1).fit(
+        tag_set.texts, vocab.encode(tag_set.tag_lists), val_ds.texts, vocab.encode(val_ds.tag_lists), vocab.tags
+    )
+    assert tfidf.thresholds is not None
+    y_test = vocab.encode(test_ds.tag_lists)
+    reference = score_metrics(y_test, tfidf.scores(test_ds.texts), tfidf.thresholds, vocab.tags)[0]
+
+    def test_in_tag_space(model_dir: Path) -> np.ndarray:
+        """Test predictions on the tagged-only model's tags (the model on every tag knows more tags;
+        its others are left out, so that every row scores the same tags)."""
+        tags, pred, _ = predictions(model_dir, test_ds.texts, test_ds.tag_lists)
+        col = {t: j for j, t in enumerate(tags)}
+        return pred[:, [col[t] for t in vocab.tags]]
+
+    result: dict = {
+        "dataset": ds,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "items": {"tagged": args.labelled, "untagged": len(rows) - args.labelled, "test": len(test_ds.items)},
+        "tags": f"the {len(vocab.tags)} tags of the tagged-only model, for every row",
+        "teacher_weight": metrics_of(models[f"{prefix}teacher_only"])["options"]["teacher_weight"],
+        "tfidf_tagged_only": reference,
+        "models": {},
+    }
+    preds = {name: test_in_tag_space(d) for name, d in models.items()}
+    for name, d in models.items():
+        m = metrics_of(d)
+        test = multilabel_metrics(y_test, preds[name])
+        result["models"][name] = {
+            "train_seconds": round(m["train_seconds"], 1),
+            "n_train": m["n_train"],
+            "n_unlabelled": m.get("n_unlabelled", 0),
+            "best_epoch": m["best_epoch"],
+            "test": test,
+            "error_cut_vs_tfidf": {k: 1 - (1 - test[k]) / (1 - reference[k]) for k in ("micro_f1", "macro_f1")},
+        }
+    base, top = (result["models"][k]["test"] for k in ("tagged_only", "every_tag"))
+    for name in (f"{prefix}teacher_only", f"{prefix}teacher_unlabelled"):
+        got = result["models"][name]["test"]
+        result["models"][name]["gap_to_every_tag_closed"] = {
+            k: (got[k] - base[k]) / (top[k] - base[k]) if top[k] != base[k] else None for k in ("micro_f1", "macro_f1")
+        }
+        result["models"][name]["micro_f1_gain_over_tagged_only"] = paired_bootstrap(
+            y_test, preds[name], preds["tagged_only"]
+        )
+    if args.blend_teacher:
+        result["teacher_blend_weight"] = (metrics_of(teacher_dir)["validation"].get("blend") or {}).get("weight")
+    write_results(args.results, stem, result)
+    groups = {
+        n.replace("_", "\n"): {"micro-F1": r["test"]["micro_f1"], "macro-F1": r["test"]["macro_f1"]}
+        for n, r in result["models"].items()
+    }
+    groups["TF-IDF\ntagged only"] = {"micro-F1": reference["micro_f1"], "macro-F1": reference["macro_f1"]}
+    _bar_plot(
+        args.results / f"{stem}.png",
+        f"{ds}: {args.labelled:,} tagged + {len(rows) - args.labelled:,} untagged train items (test split)",
+        groups,
+        "F1",
+        ylim=(min(v for g in groups.values() for v in g.values()) - 0.05, 1.0),
+        values=True,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="method", required=True)
-    for name in ("lora", "few-shot", "refresh"):
+    for name in ("lora", "few-shot", "refresh", "unlabelled"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, required=True)
         p.add_argument("--out", type=Path, required=True)
@@ -448,12 +600,19 @@ def main() -> None:
             p.add_argument("--epochs", type=int, default=4)
             p.add_argument("--threads", default="2")
             p.add_argument("--draws", type=int, default=3, help="draws of k examples per tag")
-        else:
+        elif name == "refresh":
             p.add_argument("--dataset", default="flipkart")
             p.add_argument("--epochs", type=int, default=3)
             p.add_argument("--replay-ratio", type=float, default=0.5)
+        else:
+            p.add_argument("--dataset", default="flipkart")
+            p.add_argument("--epochs", type=int, default=3)
+            p.add_argument("--labelled", type=int, default=4000, help="train items that keep their tags")
+            p.add_argument("--blend-teacher", action="store_true", help="teach with the blend with TF-IDF")
     args = ap.parse_args()
-    {"lora": cmd_lora, "few-shot": cmd_few_shot, "refresh": cmd_refresh}[args.method](args)
+    {"lora": cmd_lora, "few-shot": cmd_few_shot, "refresh": cmd_refresh, "unlabelled": cmd_unlabelled}[args.method](
+        args
+    )
 
 
 if __name__ == "__main__":
