@@ -13,6 +13,15 @@
   in place: when it finishes there, that is the result, as when the callback wins the race; when it
   has to wait, the rest of it races the others exactly as before (`first_step_or_race`).
 
+- **Dropped records.** Records Faust fetched and never handed to the streams (its flow stopped in the
+  middle of a fetch) are read again: before each fetch the consumer seeks back to them
+  (`dropped_records`), instead of jumping over them and committing past them.
+- **Acks from before a rebalance.** An event fetched in an earlier generation of the group, or acked
+  while a rebalance holds the flow, is not acked: Faust acks the stale events it skips (never tagged)
+  and has dropped the partition's committed offset by then, so such an ack could commit past events
+  nobody tagged. Every kept partition is read again from its committed offset after a rebalance, so
+  an event refused here is tagged again, never lost.
+
 Registered under the `tagstream-kafka` scheme (entry point `faust.transports`); the producer keeps
 faust's own `kafka://` transport.
 """
@@ -20,16 +29,22 @@ faust's own `kafka://` transport.
 from __future__ import annotations
 
 import asyncio
+import logging
 import types
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import aiokafka
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
 from mode.services import WaitResults
 from mode.utils.times import Seconds
 
+from tagstream.stream.dropped_records import DroppedRecords
+
 SCHEME = "tagstream-kafka"
+
+logger = logging.getLogger(__name__)
 
 Race = Callable[..., Awaitable[WaitResults]]
 
@@ -85,8 +100,65 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._dropped = DroppedRecords()
+        hand_over = self.callback
+
+        async def handed_over(message: Message) -> None:
+            await hand_over(message)
+            self._dropped.handed_over(message.tp, message.offset)
+
+        self.callback = handed_over
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def ack(self, message: Message) -> bool:
+        """Faust's ack, except for an event fetched before the group's latest rebalance or acked while
+        a rebalance holds the flow (see the module docstring)."""
+        if message.generation_id != self.app.consumer_generation_id or not self.app.flow_control.is_active():
+            return False
+        return bool(super().ack(message))
+
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, set[TP] | None]:
+        if self.flow_active:
+            await self._seek_back_to_dropped()
+        records, active = await super()._wait_next_records(timeout)
+        for tp, fetched in (records or {}).items():
+            if fetched:
+                self._dropped.fetched(tp, fetched[0].offset, fetched[-1].offset)
+        return records, active
+
+    async def _seek_back_to_dropped(self) -> None:
+        assigned = self.assignment()
+        for tp, offset in self._dropped.rewinds().items():
+            if tp in assigned:
+                logger.warning(
+                    "seeking %s[%d] back to offset %d: fetched records were not handed over",
+                    tp.topic,
+                    tp.partition,
+                    offset,
+                )
+                await self.seek(tp, offset)
+            else:
+                self._dropped.position_set(tp)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        self._dropped.position_set(partition)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        self._dropped.position_set()
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._dropped.position_set()
+        await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._dropped.position_set()
+        await super().on_partitions_assigned(assigned, generation_id)
 
     async def wait_first(self, *coros: Any, timeout: Seconds | None = None) -> WaitResults:
         """The fetch loop's per-record call (a callback coroutine and the flow's wait, no timeout,

@@ -68,8 +68,11 @@ def ready_workers(stack: ComposeStack, n: int, timeout: float = 120) -> dict[str
     return wait_for(check, timeout, f"{n} ready workers, each with partitions")
 
 
-def assert_all_answered(lg: Ledger, timeout: float = 240):
+def assert_all_answered(lg: Ledger, stack: ComposeStack, timeout: float = 240):
     rep = lg.wait_all_answered(timeout=timeout)
+    if rep.lost or rep.wrong:  # pytest shows this with the failure: what the workers said, less their batches
+        said = stack.logs("worker", tail=2000).splitlines()
+        print("\n".join(line for line in said if '"batch done"' not in line)[-20_000:])
     assert rep.lost == 0 and rep.wrong == [], rep.as_dict()
     return rep
 
@@ -102,7 +105,7 @@ def test_every_event_is_accounted_for(compose, compose_results):
     bad = [(cases.as_event(c), Sent(c.label, c.expect, c.event_id, c.reason)) for c in cases.malformed()]
     lg.send(first)
     lg.send(bad, max_request_bytes=4 * cases.MAX_EVENT_BYTES)  # an oversized event is one of them
-    assert_all_answered(lg)
+    assert_all_answered(lg, compose)
 
     repeats = []
     for i, (ev, _) in enumerate(first[:100]):
@@ -111,7 +114,7 @@ def test_every_event_is_accounted_for(compose, compose_results):
         repeats.append((type(ev)(f"acct-repeat-p{i}".encode(), body), Sent("repeat", "tag", eid)))
     delete = event("acct-p500", "", "acct-delete", op="delete")
     lg.send([*repeats, (delete, Sent("delete", "tombstone", "acct-delete"))])
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
 
     repeat_ids = {s.event_id for _, s in repeats}
     cached = [
@@ -139,7 +142,7 @@ def test_three_workers_share_partitions_and_a_killed_one_loses_nothing(compose, 
     victim = compose.containers("worker")[0]
     run(["docker", "kill", "-s", "KILL", victim])
     sender.join()
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     defaults = WorkerSettings()
     per_worker = defaults.batches_in_flight * defaults.batch_max + rate * defaults.commit_interval_s
     bound = 3 * per_worker
@@ -159,7 +162,7 @@ def test_redis_and_triton_restarts_mid_stream_lose_nothing(compose, compose_resu
     time.sleep(3)
     run(["docker", "restart", "-t", "10", *compose.containers("triton")])
     sender.join()
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     compose_results["restarts"] = rep.as_dict()
     assert rep.tagged + rep.superseded == 900 and rep.dead_lettered == 0
 
@@ -175,7 +178,7 @@ def test_docker_stop_of_a_worker_finishes_within_its_grace_period(compose, compo
     stop_s = time.monotonic() - t0
     code = compose.inspect(victim)["State"]["ExitCode"]
     sender.join()
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     compose_results["docker_stop"] = rep.as_dict() | {"stop_s": round(stop_s, 1), "exit_code": code}
     assert code == 0 and stop_s < 40, (code, stop_s)
 
@@ -201,7 +204,7 @@ def test_model_refresh_while_streaming(compose, compose_results):
         time.sleep(1.0)
     trainer.join()
     assert published, "the trainer did not publish version 2"
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     versions = [o.detail for outs in lg.outcomes().values() for o in outs if o.kind == "tags"]
     compose_results["refresh"] = rep.as_dict() | {"versions": {v: versions.count(v) for v in set(versions)}}
     assert rep.dead_lettered == 0
@@ -239,7 +242,7 @@ def test_prometheus_scrapes_every_worker_and_fires_the_stall_alert(compose, comp
 
     wait_for(alert_state, 120, "TagstreamStalled firing")
     run(["docker", "start", *triton])
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     compose_results["stall_alert"] = {"seen_s": states, "events": rep.as_dict()}
     assert "pending" in states and states["pending"] < states["firing"], states
 
@@ -266,7 +269,7 @@ def test_kafka_over_mutual_tls_through_a_terminator(compose, compose_results, tm
     )
     lg = Ledger(TLS_BROKER_URL, TOPICS, GROUP, PARTITIONS, ssl)
     lg.send(upserts("tls", 200))
-    rep = assert_all_answered(lg)
+    rep = assert_all_answered(lg, compose)
     assert rep.tagged == 200
     plain = tagstream(
         "topics", "--timeout", "20", env={**os.environ, "TAGSTREAM_BROKER_URL": TLS_BROKER_URL}, check=False

@@ -9,11 +9,13 @@ import collections.abc
 import gc
 import inspect
 import warnings
+from types import SimpleNamespace
 from typing import Any
 
 import aiokafka
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from tagstream.stream.faust_transport import (
     SCHEME,
@@ -215,3 +217,100 @@ def test_faust_hands_records_over_through_the_call_we_shortcut():
     assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in src
     assert _Consumer.wait_first is not Consumer.wait_first
     assert Transport.Consumer is _Consumer
+
+
+# --- records fetched and not handed over; acks from before a rebalance -------------------------
+# A real Faust app and the worker's consumer, not started: only the aiokafka calls (fetch, seek,
+# assignment) are stand-ins, so Faust's own seek and ack bookkeeping run as in the worker.
+
+P0, P1 = TP("in", 0), TP("in", 1)
+
+
+def _record(tp: TP, offset: int) -> SimpleNamespace:
+    return SimpleNamespace(topic=tp.topic, partition=tp.partition, offset=offset)
+
+
+def _consumer(fetches: list[dict[TP, list[SimpleNamespace]]]) -> tuple[_Consumer, list[int], list[tuple[TP, int]]]:
+    """The worker's consumer with aiokafka replaced: each fetch returns the next of `fetches`; it
+    hands records to a callback that keeps their offsets, and records its seeks."""
+    from tagstream.stream.faust_app import faust_app
+    from tagstream.stream.settings import WorkerSettings
+
+    app = faust_app(WorkerSettings(), "transport-test", web_enabled=False)
+    handed: list[int] = []
+    seeks: list[tuple[TP, int]] = []
+
+    async def hand_over(message: Any) -> None:
+        handed.append(message.offset)
+
+    async def nothing(*args: Any) -> None:
+        return None
+
+    consumer = app.transport.create_consumer(
+        callback=hand_over, on_partitions_revoked=nothing, on_partitions_assigned=nothing
+    )
+    assert isinstance(consumer, _Consumer)
+    consumer.assignment = lambda: {P0}  # type: ignore[method-assign]
+    consumer._set_active_tps({P0, P1})  # what Faust does on assignment (P1: revoked since)
+
+    async def getmany(active_partitions: Any, timeout: float) -> dict[TP, list[SimpleNamespace]]:
+        return fetches.pop(0) if fetches else {}
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    consumer._getmany = getmany  # type: ignore[method-assign]
+    consumer._seek = seek  # type: ignore[method-assign]
+    return consumer, handed, seeks
+
+
+def _message(tp: TP, offset: int, generation: int) -> Any:
+    from faust.types import ConsumerMessage
+
+    return ConsumerMessage(
+        tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None, 1, 1, tp, generation_id=generation
+    )
+
+
+async def test_records_fetched_and_not_handed_over_are_fetched_again_before_the_next_fetch():
+    consumer, handed, seeks = _consumer([{P0: [_record(P0, o) for o in range(284, 325)]}])
+    records, _ = await consumer._wait_next_records(0.0)
+    for record in records[P0][:2]:  # the flow stopped after two records: the rest was dropped
+        await consumer.callback(_message(P0, record.offset, 0))
+    assert handed == [284, 285]
+
+    await consumer._wait_next_records(0.0)  # the next fetch starts where the dropped records were
+    assert seeks == [(P0, 286)]
+    assert consumer._read_offset[P0] == 286  # Faust's own seek: it reads them again, no gap
+
+
+async def test_a_fetch_handed_over_entirely_or_for_an_unassigned_partition_seeks_nowhere():
+    consumer, _, seeks = _consumer([{P0: [_record(P0, 5), _record(P0, 9)], P1: [_record(P1, 1)]}])
+    records, _ = await consumer._wait_next_records(0.0)
+    for record in records[P0]:
+        await consumer.callback(_message(P0, record.offset, 0))
+    await consumer._wait_next_records(0.0)  # P1 was revoked meanwhile: nothing to read again
+    assert seeks == []
+    assert consumer._dropped.rewinds() == {}
+
+
+async def test_a_new_assignment_forgets_the_records_fetched_before_it():
+    consumer, _, seeks = _consumer([{P0: [_record(P0, 1), _record(P0, 2)]}])
+    await consumer._wait_next_records(0.0)
+    await consumer.on_partitions_revoked({P0})  # Faust seeks to the committed offsets itself
+    await consumer._wait_next_records(0.0)
+    assert seeks == []
+
+
+def test_events_fetched_before_the_latest_rebalance_or_acked_during_one_are_not_acked():
+    consumer, _, _ = _consumer([])
+    app = consumer.app
+    app.topics.acks_enabled_for = lambda topic: True  # type: ignore[method-assign]
+    app.consumer_generation_id = 3
+    app.flow_control.resume()
+
+    assert consumer.ack(_message(P0, 10, generation=3)) is True
+    assert consumer.ack(_message(P0, 11, generation=2)) is False  # skipped by the stream, never tagged
+    app.flow_control.suspend()  # a rebalance holds the flow
+    assert consumer.ack(_message(P0, 12, generation=3)) is False
+    assert list(consumer._acked[P0]) == [10]
