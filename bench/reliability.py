@@ -17,11 +17,12 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "reliability.json"
 NAMES = {
-    "sigkill": "worker SIGKILLed 5 times over 20,000 events",
+    "sigkill": "worker SIGKILLed 5 times over 5,000 events",
     "triton_and_redis_outages": "Triton killed for 10 s, then Redis killed, mid-stream",
     "malformed_input": "malformed and unusual events mixed into the batches",
     "model_swap_and_broken_version": "model version swapped, then a broken version published, mid-stream",
     "sigterm": "SIGTERM mid-stream, and while Triton is down",
+    "churn": "workers killed and joining, 5 rebalances mid-stream",
 }
 
 
