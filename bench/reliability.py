@@ -23,6 +23,7 @@ NAMES = {
     "model_swap_and_broken_version": "model version swapped, then a broken version published, mid-stream",
     "sigterm": "SIGTERM mid-stream, and while Triton is down",
     "churn": "workers killed and joining, 5 rebalances mid-stream",
+    "idle_partitions": "events piling up while Triton is down: lag and idle gauges",
 }
 
 

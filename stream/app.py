@@ -92,7 +92,7 @@ class TaggerWorker:
         self.settings = s = settings
         self.metrics = WorkerMetrics()
         self.state = WorkerState()
-        self.lag = ConsumerLag(self.metrics.consumer_lag)
+        self.lag = ConsumerLag(self.metrics.consumer_lag, self.metrics.partition_idle)
         self.dead_letter_rate = DeadLetterRate(s.dlq_max_rate, s.dlq_window)
         self.runtime: Runtime | None = None
         self._stop_requested = asyncio.Event()
@@ -111,6 +111,7 @@ class TaggerWorker:
         )
         self.source = raw_topic(self.app, s.input_topic)
         self.app.agent(self.source, name="tag_products", concurrency=1)(self._agent)
+        self.app.timer(s.lag_poll_s, name="poll_end_offsets")(self._poll_end_offsets)
         add_pages(self.app, liveness=self.state.liveness, readiness=self._readiness, metrics=self._metrics_text)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -261,6 +262,9 @@ class TaggerWorker:
                 "superseded": st.superseded,
             },
         )
+
+    async def _poll_end_offsets(self) -> None:
+        await self.lag.poll(self.app.consumer)
 
     # --- web pages -------------------------------------------------------------------------
     def _metrics_text(self) -> bytes:

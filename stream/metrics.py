@@ -81,7 +81,13 @@ class WorkerMetrics:
         )
         self.consumer_lag = Gauge(
             "tagstream_consumer_lag",
-            "Messages behind the partition's high watermark",
+            "Events behind the partition's end offset (the fetch's high watermark or the broker's, the larger)",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.partition_idle = Gauge(
+            "tagstream_partition_idle_seconds",
+            "Seconds the partition has had events waiting and none processed (0 when caught up)",
             ["topic", "partition"],
             registry=r,
         )

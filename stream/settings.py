@@ -120,6 +120,9 @@ class WorkerSettings(EventLimits, KafkaConnection, BaseSettings):
     rebalance_timeout_s: float = Field(10.0, gt=0, description="consumer rebalance timeout")
     fetch_max_wait_ms: int = Field(100, ge=0, description="longest a consumer fetch waits at the broker for data")
     commit_interval_s: float = Field(1.0, gt=0, description="how often acknowledged offsets are committed")
+    lag_poll_s: float = Field(
+        5.0, gt=0, description="how often to ask the broker for the assigned partitions' end offsets (lag gauges)"
+    )
     event_loop: EventLoopChoice = Field(
         "auto", description="event loop: uvloop, asyncio, or auto (uvloop where it is installed)"
     )

@@ -172,6 +172,16 @@ def test_alert_rules_and_prometheus_config_pass_promtool():
         assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_alert_rules_fire_as_their_promtool_unit_tests_expect():
+    """`promtool test rules` over synthetic series (tests/unit/alerts/*_test.yml)."""
+    promtool = tool("promtool")
+    cases = sorted((ROOT / "tests/unit/alerts").glob("*_test.yml"))
+    assert cases
+    for case in cases:
+        res = subprocess.run([promtool, "test", "rules", str(case)], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
 def test_alerts_and_dashboard_query_metrics_that_exist():
     known = exported_metrics() | TRITON_METRICS
     rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text(encoding="utf-8"))
