@@ -37,6 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+# bench/quality.py, beside this script (run as `python bench/methods.py`, like bench/extraction.py)
+from quality import error_cut
+
 from tagstream.trainer.data import load_dataset
 from tagstream.trainer.evaluate import score_metrics
 from tagstream.trainer.metrics import multilabel_metrics
@@ -549,7 +552,7 @@ def cmd_unlabelled(args: argparse.Namespace) -> None:
             "n_unlabelled": m.get("n_unlabelled", 0),
             "best_epoch": m["best_epoch"],
             "test": test,
-            "error_cut_vs_tfidf": {k: 1 - (1 - test[k]) / (1 - reference[k]) for k in ("micro_f1", "macro_f1")},
+            "error_cut_vs_tfidf": {k: error_cut(test[k], reference[k]) for k in ("micro_f1", "macro_f1")},
         }
     base, top = (result["models"][k]["test"] for k in ("tagged_only", "every_tag"))
     for name in (f"{prefix}teacher_only", f"{prefix}teacher_unlabelled"):
